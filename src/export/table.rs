@@ -1,0 +1,180 @@
+//! The human table `memlab scenario` prints: per phase and per process, then the claims.
+
+use std::fmt::Write;
+
+use super::Exporter;
+use crate::orchestrator::summary::child_columns;
+use crate::result::{Claim, Role, RunStatus, ScenarioResult};
+use crate::units::format_bytes;
+
+pub struct TableExporter;
+
+fn bytes_cell(value: Option<u64>) -> String {
+    value.map(format_bytes).unwrap_or_else(|| "-".to_string())
+}
+
+fn verdict(claim: &Claim) -> &'static str {
+    match claim.holds {
+        Some(true) => "HOLDS ",
+        Some(false) => "BROKEN",
+        None => "n/a   ",
+    }
+}
+
+fn format_measured(claim: &Claim) -> String {
+    match claim.unit.as_str() {
+        "fraction" => format!(
+            "{:.2}% (rule threshold {:.0}%)",
+            claim.measured * 100.0,
+            claim.expected * 100.0
+        ),
+        "pages" => format!("{} pages (expected {})", claim.measured, claim.expected),
+        unit => format!("{} {unit} (expected {})", claim.measured, claim.expected),
+    }
+}
+
+impl Exporter for TableExporter {
+    fn render(&self, result: &ScenarioResult) -> anyhow::Result<String> {
+        let mut out = String::new();
+        let params = &result.params;
+        writeln!(
+            out,
+            "memlab scenario {} (document {})",
+            result.scenario, result.source_document
+        )?;
+        let mut described = format!(
+            "size {} · children {}",
+            format_bytes(params.size_bytes),
+            params.children
+        );
+        if let Some(op) = &params.op {
+            write!(described, " · op {op}")?;
+        }
+        if let Some(fraction) = params.fraction {
+            write!(described, " · fraction {fraction}")?;
+        }
+        if let Some(object) = params.object_size_bytes {
+            write!(described, " · object size {}", format_bytes(object))?;
+        }
+        if params.repeat > 1 {
+            write!(described, " · repeat {}", params.repeat)?;
+        }
+        writeln!(out, "  {described}")?;
+        if result.status == RunStatus::Skipped {
+            let skip = result.skip.as_ref();
+            writeln!(
+                out,
+                "  SKIPPED: {}",
+                skip.map(|s| s.reason.as_str()).unwrap_or("no reason given")
+            )?;
+            if let Some(install) = skip.and_then(|s| s.install.as_deref()) {
+                writeln!(out, "  install with: {install}")?;
+            }
+            return Ok(out);
+        }
+        writeln!(
+            out,
+            "  data: {} (parent's anonymous growth from allocating it) · figures: {}",
+            format_bytes(result.data_bytes),
+            if result.summary.copied_exact {
+                "page truth (exact)".to_string()
+            } else {
+                format!("{} (approximate)", result.summary.copied_method)
+            }
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<10} {:>7}  {:<9} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}",
+            "phase",
+            "t (s)",
+            "process",
+            "pid",
+            "RSS",
+            "PSS",
+            "USS",
+            "shared",
+            "copied",
+            "child-only"
+        )?;
+        for phase in &result.phases {
+            for (row, process) in phase.processes.iter().enumerate() {
+                let label = match (process.role, process.child_index) {
+                    (Role::Parent, _) => "parent".to_string(),
+                    (Role::Child, Some(index)) => format!("child {index}"),
+                    (Role::Child, None) => "child".to_string(),
+                    (Role::Descendant, _) => "other".to_string(),
+                };
+                let (phase_cell, time_cell) = if row == 0 {
+                    (phase.name.clone(), format!("{:.2}", phase.time_s))
+                } else {
+                    (String::new(), String::new())
+                };
+                let Some(rollup) = &process.rollup else {
+                    writeln!(
+                        out,
+                        "{phase_cell:<10} {time_cell:>7}  {label:<9} {:>8}  (exited: sample missing)",
+                        process.pid
+                    )?;
+                    continue;
+                };
+                let (shared, copied, child_only) = child_columns(process);
+                writeln!(
+                    out,
+                    "{phase_cell:<10} {time_cell:>7}  {label:<9} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11}",
+                    process.pid,
+                    format_bytes(rollup.rss_bytes),
+                    format_bytes(rollup.pss_bytes),
+                    format_bytes(rollup.uss_bytes),
+                    bytes_cell(shared),
+                    bytes_cell(copied),
+                    bytes_cell(child_only),
+                )?;
+            }
+        }
+        let summary = &result.summary;
+        writeln!(out)?;
+        let mut tree = format!(
+            "tree at '{}': ΣRSS {} · ΣPSS {} · ΣUSS {}",
+            summary.phase,
+            format_bytes(summary.tree_rss_bytes),
+            format_bytes(summary.tree_pss_bytes),
+            format_bytes(summary.tree_uss_bytes)
+        );
+        if let (Some(unique), Some(factor)) = (summary.tree_unique_bytes, summary.overcount_factor)
+        {
+            write!(
+                tree,
+                " · unique {} · over-count ×{factor:.2} (ΣRSS / unique)",
+                format_bytes(unique)
+            )?;
+        }
+        writeln!(out, "{tree}")?;
+        let copied: Vec<String> = summary
+            .copied_bytes_per_child
+            .iter()
+            .map(|b| format_bytes(*b))
+            .collect();
+        writeln!(
+            out,
+            "copied per child: [{}] · median {:.2}% of data",
+            copied.join(", "),
+            summary.copied_fraction * 100.0
+        )?;
+        writeln!(out)?;
+        writeln!(out, "claims")?;
+        if result.claims.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for claim in &result.claims {
+            writeln!(out, "  {}  {}", verdict(claim), claim.id)?;
+            writeln!(out, "          {}", claim.statement)?;
+            writeln!(out, "          rule: {}", claim.rule)?;
+            writeln!(out, "          measured: {}", format_measured(claim))?;
+            if let Some(note) = &claim.note {
+                writeln!(out, "          note: {note}")?;
+            }
+        }
+        Ok(out)
+    }
+}

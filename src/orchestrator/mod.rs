@@ -1,0 +1,146 @@
+//! The measuring side: starts a workload in its own process tree, drives it through the phase
+//! protocol, measures at every phase, and assembles the result. Never part of the measured tree.
+
+pub mod guard;
+pub mod measure;
+pub mod preflight;
+pub mod session;
+pub mod summary;
+
+use std::process::Command;
+
+use anyhow::Context;
+
+use crate::kernel::machine::describe_machine;
+use crate::kernel::meminfo::read_meminfo;
+use crate::result::{Params, RunStatus, SCHEMA_VERSION, ScenarioResult, median};
+use crate::scenario::{Runner, ScenarioDef, claims};
+use crate::workload::WorkloadParams;
+use session::{PhaseObserver, SessionOptions, SessionOutcome, run_session};
+
+pub struct RunRequest {
+    pub scenario: &'static ScenarioDef,
+    pub params: Params,
+    pub session: SessionOptions,
+}
+
+fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
+    let params = WorkloadParams {
+        size_bytes: request.params.size_bytes,
+        children: request.params.children,
+        op: request.params.op.clone(),
+        fraction: request.params.fraction,
+        object_size_bytes: request.params.object_size_bytes,
+    };
+    let params_json = serde_json::to_string(&params)?;
+    match request.scenario.runner {
+        Runner::Native => {
+            let exe = std::env::current_exe().context("locating the memlab binary")?;
+            let mut command = Command::new(exe);
+            command.args([
+                "__workload",
+                request.scenario.name,
+                "--params",
+                &params_json,
+            ]);
+            Ok(command)
+        }
+        Runner::Python { script } => anyhow::bail!("Python workload {script} is not supported yet"),
+    }
+}
+
+/// Runs a scenario `params.repeat` times and returns its result with claims evaluated.
+pub fn run_scenario(
+    request: &RunRequest,
+    observer: &mut PhaseObserver<'_>,
+) -> anyhow::Result<ScenarioResult> {
+    let def = request.scenario;
+    let available = read_meminfo()?.mem_available_bytes;
+    let worst_case = preflight::worst_case_bytes(
+        request.params.size_bytes,
+        request.params.children,
+        def.copies_per_child,
+    );
+    preflight::check(def.name, worst_case, available)?;
+
+    let machine = describe_machine(false);
+    let repeat = request.params.repeat.max(1);
+    let mut results = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let outcome = run_session(
+            def.name,
+            workload_command(request)?,
+            &request.session,
+            observer,
+        )?;
+        let skipped = outcome.skip.is_some();
+        results.push(assemble(def, &request.params, &machine, outcome));
+        if skipped {
+            break;
+        }
+    }
+    Ok(merge_runs(results))
+}
+
+fn assemble(
+    def: &ScenarioDef,
+    params: &Params,
+    machine: &crate::kernel::machine::Machine,
+    outcome: SessionOutcome,
+) -> ScenarioResult {
+    let data_bytes = summary::data_bytes(&outcome.phases);
+    let summary = summary::summarize(&outcome.phases, data_bytes, outcome.wall_seconds);
+    let mut result = ScenarioResult {
+        schema_version: SCHEMA_VERSION,
+        memlab_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: option_env!("MEMLAB_GIT_COMMIT").map(str::to_string),
+        timestamp: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        machine: machine.clone(),
+        scenario: def.name.to_string(),
+        source_document: def.source_document.to_string(),
+        params: params.clone(),
+        status: if outcome.skip.is_some() {
+            RunStatus::Skipped
+        } else {
+            RunStatus::Completed
+        },
+        skip: outcome.skip,
+        data_bytes,
+        regions: outcome.regions,
+        phases: outcome.phases,
+        facts: outcome.facts,
+        runs: vec![summary.clone()],
+        summary,
+        claims: Vec::new(),
+        timeline: Vec::new(),
+    };
+    if result.status == RunStatus::Completed {
+        result.claims = claims::evaluate(&result);
+    }
+    result
+}
+
+/// The first run is the one shown; the others contribute their summaries, and a claim holds
+/// only if it held in every run.
+fn merge_runs(mut results: Vec<ScenarioResult>) -> ScenarioResult {
+    let mut first = results.remove(0);
+    if results.is_empty() {
+        return first;
+    }
+    for claim in &mut first.claims {
+        let mut measured = vec![claim.measured];
+        for other in &results {
+            if let Some(again) = other.claims.iter().find(|c| c.id == claim.id) {
+                measured.push(again.measured);
+                claim.holds = match (claim.holds, again.holds) {
+                    (Some(a), Some(b)) => Some(a && b),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        claim.measured = median(&measured);
+        claim.measured_per_run = measured;
+    }
+    first.runs.extend(results.into_iter().map(|r| r.summary));
+    first
+}

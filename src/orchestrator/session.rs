@@ -1,0 +1,407 @@
+//! Drives one workload through the phase protocol and measures the tree at every phase.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use super::guard::{self, TreeGuard};
+use super::measure::TreeMeasurement;
+use crate::error::MemlabError;
+use crate::protocol::{
+    self, MAX_LINE_BYTES, OrchestratorMessage, PROTOCOL_VERSION, WorkloadMessage,
+};
+use crate::result::{Phase, Region, Skip};
+
+/// How long a workload may take to say hello (Python importing numpy counts).
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a workload may stay silent between two messages.
+pub const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a workload may take to exit after `done`.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the wait loop looks for a signal while the workload is silent.
+const POLL: Duration = Duration::from_millis(50);
+
+pub struct SessionOptions {
+    pub hello_timeout: Duration,
+    pub message_timeout: Duration,
+    /// Echo the workload's stderr as it comes (otherwise it is kept for error messages).
+    pub echo_stderr: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            hello_timeout: DEFAULT_HELLO_TIMEOUT,
+            message_timeout: DEFAULT_MESSAGE_TIMEOUT,
+            echo_stderr: false,
+        }
+    }
+}
+
+/// Everything a workload said and everything measured while it ran.
+#[derive(Debug, Default)]
+pub struct SessionOutcome {
+    pub workload_pid: i32,
+    pub runtime: Option<String>,
+    pub regions: Vec<Region>,
+    pub children: Vec<i32>,
+    pub phases: Vec<Phase>,
+    pub facts: BTreeMap<String, serde_json::Value>,
+    pub skip: Option<Skip>,
+    pub wall_seconds: f64,
+}
+
+/// Called at each phase, after it was measured (progress display).
+pub type PhaseObserver<'a> = dyn FnMut(&Phase) + 'a;
+
+enum Incoming {
+    Line(String),
+    TooLong(usize),
+    Closed,
+    Failed(std::io::Error),
+}
+
+/// Runs `command` as a workload named `workload` and returns what it reported and what was
+/// measured. The workload tree is gone when this returns, whatever the outcome.
+pub fn run_session(
+    workload: &str,
+    mut command: Command,
+    options: &SessionOptions,
+    observer: &mut PhaseObserver<'_>,
+) -> anyhow::Result<SessionOutcome> {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut tree =
+        TreeGuard::spawn(command).with_context(|| format!("starting workload '{workload}'"))?;
+    let stdin = tree.child_mut().stdin.take().expect("piped");
+    let stdout = tree.child_mut().stdout.take().expect("piped");
+    let stderr = tree.child_mut().stderr.take().expect("piped");
+    let lines = spawn_line_reader(stdout);
+    let stderr_tail = spawn_stderr_keeper(stderr, options.echo_stderr);
+
+    let mut session = Session {
+        workload,
+        tree: &mut tree,
+        stdin,
+        lines,
+        options,
+        outcome: SessionOutcome::default(),
+        started,
+        said_hello: false,
+        done: false,
+        measurement: TreeMeasurement::default(),
+    };
+    let result = session.converse(observer);
+    let mut outcome = std::mem::take(&mut session.outcome);
+    drop(session);
+    outcome.wall_seconds = started.elapsed().as_secs_f64();
+    tree.finish();
+    result.map_err(|error| attach_stderr(error, &stderr_tail))?;
+    Ok(outcome)
+}
+
+struct Session<'a> {
+    workload: &'a str,
+    tree: &'a mut TreeGuard,
+    stdin: ChildStdin,
+    lines: Receiver<Incoming>,
+    options: &'a SessionOptions,
+    outcome: SessionOutcome,
+    started: Instant,
+    said_hello: bool,
+    done: bool,
+    measurement: TreeMeasurement,
+}
+
+impl Session<'_> {
+    fn protocol_error(&self, detail: impl Into<String>) -> anyhow::Error {
+        MemlabError::Protocol {
+            workload: self.workload.to_string(),
+            detail: detail.into(),
+        }
+        .into()
+    }
+
+    fn converse(&mut self, observer: &mut PhaseObserver<'_>) -> anyhow::Result<()> {
+        self.outcome.workload_pid = self.tree.pid();
+        loop {
+            let message = match self.next_message()? {
+                Some(message) => message,
+                None => return self.workload_ended_early(),
+            };
+            if !self.said_hello && !matches!(message, WorkloadMessage::Hello { .. }) {
+                return Err(
+                    self.protocol_error(format!("first message must be 'hello', got {message:?}"))
+                );
+            }
+            match message {
+                WorkloadMessage::Hello {
+                    protocol, runtime, ..
+                } => {
+                    if self.said_hello {
+                        return Err(self.protocol_error("second 'hello'"));
+                    }
+                    if protocol != PROTOCOL_VERSION {
+                        return Err(self.protocol_error(format!(
+                            "speaks protocol version {protocol}, memlab speaks {PROTOCOL_VERSION}"
+                        )));
+                    }
+                    self.said_hello = true;
+                    self.outcome.runtime = runtime;
+                }
+                WorkloadMessage::Region { name, start, end } => {
+                    self.outcome.regions.push(Region { name, start, end });
+                }
+                WorkloadMessage::Children { pids } => {
+                    for pid in pids {
+                        if pid <= 0 {
+                            return Err(
+                                self.protocol_error(format!("child pid {pid} is not a pid"))
+                            );
+                        }
+                        if !self.outcome.children.contains(&pid) {
+                            self.outcome.children.push(pid);
+                        }
+                    }
+                }
+                WorkloadMessage::Fact { name, value } => {
+                    self.outcome.facts.insert(name, value);
+                }
+                WorkloadMessage::Phase { name } => {
+                    if self.outcome.phases.iter().any(|p| p.name == name) {
+                        return Err(self.protocol_error(format!("phase '{name}' announced twice")));
+                    }
+                    let phase = self.measure_phase(name)?;
+                    observer(&phase);
+                    self.outcome.phases.push(phase);
+                    self.send(&OrchestratorMessage::Go)?;
+                }
+                WorkloadMessage::Skip { reason, install } => {
+                    self.outcome.skip = Some(Skip { reason, install });
+                    self.done = true;
+                    return self.wait_for_exit(true);
+                }
+                WorkloadMessage::Error { message } => {
+                    let _ = self.tree.wait_timeout(Duration::from_secs(5));
+                    return Err(MemlabError::ProcessDied(format!(
+                        "workload '{}' failed: {message}",
+                        self.workload
+                    ))
+                    .into());
+                }
+                WorkloadMessage::Done => {
+                    self.done = true;
+                    return self.wait_for_exit(false);
+                }
+            }
+        }
+    }
+
+    /// Waits for the next line, watching for signals and the per-message timeout.
+    fn next_message(&mut self) -> anyhow::Result<Option<WorkloadMessage>> {
+        let limit = if self.said_hello {
+            self.options.message_timeout
+        } else {
+            self.options.hello_timeout
+        };
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(signal) = guard::interrupted() {
+                return Err(MemlabError::Interrupted {
+                    name: guard::signal_name(signal),
+                    signal,
+                }
+                .into());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let waiting_for = if self.said_hello {
+                    "running"
+                } else {
+                    "starting (no hello)"
+                };
+                return Err(MemlabError::Timeout {
+                    workload: self.workload.to_string(),
+                    seconds: limit.as_secs(),
+                    waiting_for: waiting_for.to_string(),
+                }
+                .into());
+            }
+            match self.lines.recv_timeout(POLL.min(deadline - now)) {
+                Ok(Incoming::Line(line)) => {
+                    return protocol::parse_workload_line(&line)
+                        .map(Some)
+                        .map_err(|error| self.protocol_error(error.to_string()));
+                }
+                Ok(Incoming::TooLong(bytes)) => {
+                    return Err(self.protocol_error(format!(
+                        "line longer than {MAX_LINE_BYTES} bytes ({bytes} read)"
+                    )));
+                }
+                Ok(Incoming::Failed(error)) => {
+                    return Err(
+                        anyhow::Error::new(error).context("reading the workload's protocol pipe")
+                    );
+                }
+                Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => continue,
+            }
+        }
+    }
+
+    fn send(&mut self, message: &OrchestratorMessage) -> anyhow::Result<()> {
+        let line = protocol::encode(message);
+        if self
+            .stdin
+            .write_all(line.as_bytes())
+            .and_then(|_| self.stdin.flush())
+            .is_err()
+        {
+            return self.workload_ended_early();
+        }
+        Ok(())
+    }
+
+    fn measure_phase(&mut self, name: String) -> anyhow::Result<Phase> {
+        let time_s = self.started.elapsed().as_secs_f64();
+        let snapshot = self.measurement.measure(
+            self.tree.pid(),
+            &self.outcome.children,
+            &self.outcome.regions,
+        )?;
+        Ok(Phase {
+            name,
+            time_s,
+            processes: snapshot.processes,
+            meminfo: snapshot.meminfo,
+            tree: snapshot.tree,
+        })
+    }
+
+    /// The protocol pipe closed before `done`: say how the workload ended.
+    fn workload_ended_early(&mut self) -> anyhow::Result<()> {
+        if let Some(signal) = guard::interrupted() {
+            return Err(MemlabError::Interrupted {
+                name: guard::signal_name(signal),
+                signal,
+            }
+            .into());
+        }
+        let how = match self.tree.wait_timeout(Duration::from_secs(5)) {
+            Ok(Some(status)) => describe_status(status),
+            _ => "closed its protocol pipe but is still running".to_string(),
+        };
+        Err(MemlabError::ProcessDied(format!(
+            "workload '{}' {how} before finishing the protocol",
+            self.workload
+        ))
+        .into())
+    }
+
+    fn wait_for_exit(&mut self, skipped: bool) -> anyhow::Result<()> {
+        match self.tree.wait_timeout(EXIT_TIMEOUT)? {
+            Some(status) if status.success() => Ok(()),
+            Some(status) if skipped => {
+                // A skip is a report, not a failure; the exit code is informative only.
+                let _ = status;
+                Ok(())
+            }
+            Some(status) => Err(MemlabError::ProcessDied(format!(
+                "workload '{}' said done but {}",
+                self.workload,
+                describe_status(status)
+            ))
+            .into()),
+            None => Err(MemlabError::Timeout {
+                workload: self.workload.to_string(),
+                seconds: EXIT_TIMEOUT.as_secs(),
+                waiting_for: "exiting after 'done'".into(),
+            }
+            .into()),
+        }
+    }
+}
+
+pub fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by {}", guard::signal_name(signal)),
+        _ => "ended".to_string(),
+    }
+}
+
+fn spawn_line_reader(stdout: impl Read + Send + 'static) -> Receiver<Incoming> {
+    let (sender, receiver) = channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        loop {
+            let mut buffer = Vec::new();
+            // One byte over the limit tells a long line from a full one.
+            let read = (&mut reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut buffer);
+            let message = match read {
+                Ok(0) => Incoming::Closed,
+                Ok(n) if n > MAX_LINE_BYTES => Incoming::TooLong(n),
+                Ok(_) => Incoming::Line(String::from_utf8_lossy(&buffer).into_owned()),
+                Err(error) => Incoming::Failed(error),
+            };
+            let last = !matches!(message, Incoming::Line(_));
+            if sender.send(message).is_err() || last {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+const STDERR_TAIL_LINES: usize = 20;
+
+fn spawn_stderr_keeper(
+    stderr: impl Read + Send + 'static,
+    echo: bool,
+) -> Arc<Mutex<VecDeque<String>>> {
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let keeper = Arc::clone(&tail);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if echo {
+                eprintln!("  | {line}");
+            }
+            let mut tail = keeper.lock().unwrap_or_else(|e| e.into_inner());
+            if tail.len() == STDERR_TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    });
+    tail
+}
+
+fn attach_stderr(error: anyhow::Error, tail: &Arc<Mutex<VecDeque<String>>>) -> anyhow::Error {
+    // Give the keeper a moment to drain what the dying workload wrote last.
+    std::thread::sleep(Duration::from_millis(20));
+    let interrupted = matches!(
+        error.downcast_ref::<MemlabError>(),
+        Some(MemlabError::Interrupted { .. })
+    );
+    let tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+    if !tail.is_empty() && !interrupted {
+        // Shown before memlab's own one-line error, which stays the last line.
+        eprintln!("workload stderr (last {} lines):", tail.len());
+        for line in tail.iter() {
+            eprintln!("  | {line}");
+        }
+    }
+    error
+}

@@ -1,0 +1,217 @@
+//! The result JSON: the public, versioned contract. Reports and comparisons are rendered from
+//! files of this shape, never from a run in memory.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::machine::Machine;
+use crate::kernel::meminfo::MeminfoSnapshot;
+use crate::kernel::rollup::Rollup;
+
+/// Bumped on any incompatible change of this file's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    pub schema_version: u32,
+    pub memlab_version: String,
+    pub git_commit: Option<String>,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    pub machine: Machine,
+    pub scenario: String,
+    /// The seed document the scenario reproduces (`000`…`003`), or `beyond`.
+    pub source_document: String,
+    pub params: Params,
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<Skip>,
+    /// The parent's anonymous (plus shared-memory) growth from allocating the data, measured
+    /// between the `baseline` and `allocated` phases.
+    pub data_bytes: u64,
+    pub regions: Vec<Region>,
+    /// Phases of the first run (the one the tables and charts show).
+    pub phases: Vec<Phase>,
+    /// Values the workload measured itself (ground truth, timings, checks).
+    pub facts: BTreeMap<String, serde_json::Value>,
+    pub summary: Summary,
+    /// One summary per run when `--repeat` > 1 (the first run included).
+    pub runs: Vec<Summary>,
+    pub claims: Vec<Claim>,
+    /// Samples over time (filled by the timeline sampler; empty when it did not run).
+    pub timeline: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    pub size_bytes: u64,
+    pub children: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_bytes: Option<u64>,
+    pub repeat: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skip {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Region {
+    pub name: String,
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: String,
+    /// Seconds since the workload started.
+    pub time_s: f64,
+    pub processes: Vec<ProcessSnapshot>,
+    pub meminfo: MeminfoSnapshot,
+    pub tree: TreeTotals,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The workload process, which allocated the data and forked.
+    Parent,
+    /// A child the workload announced.
+    Child,
+    /// A process found in the tree that the workload did not announce.
+    Descendant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    pub pid: i32,
+    pub role: Role,
+    /// 1-based index among the announced children.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_index: Option<usize>,
+    /// Absent when the process vanished while being measured.
+    pub rollup: Option<Rollup>,
+    pub missing: bool,
+    /// Private_Dirty growth since this child was first seen (the estimate of copied bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_dirty_growth_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TreeTotals {
+    /// ΣRSS: what naive tools report, shared pages counted once per process.
+    pub rss_bytes: u64,
+    pub pss_bytes: u64,
+    pub uss_bytes: u64,
+    /// Distinct physical frames across the tree (needs page truth).
+    #[serde(default)]
+    pub unique_bytes: Option<u64>,
+    /// ΣRSS / unique.
+    #[serde(default)]
+    pub overcount_factor: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The phase the figures come from (the last one with the children alive).
+    pub phase: String,
+    /// Pages each child copied from its parent since fork, in bytes, by child index.
+    pub copied_bytes_per_child: Vec<u64>,
+    /// Copied plus child-only: everything a child holds privately that it gained since fork.
+    pub private_bytes_per_child: Vec<u64>,
+    /// Median child copied / data_bytes.
+    pub copied_fraction: f64,
+    /// Median child private / data_bytes.
+    pub private_fraction: f64,
+    /// True when the per-child figures are page truth, false when estimated.
+    pub copied_exact: bool,
+    /// How the per-child figures were obtained.
+    pub copied_method: String,
+    pub tree_rss_bytes: u64,
+    pub tree_pss_bytes: u64,
+    pub tree_uss_bytes: u64,
+    pub tree_unique_bytes: Option<u64>,
+    pub overcount_factor: Option<f64>,
+    /// Wall time of the run, workload start to exit.
+    pub wall_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// `scenario/short-name`, stable across versions (baselines compare by it).
+    pub id: String,
+    pub source_document: String,
+    /// The document's statement, in words.
+    pub statement: String,
+    /// The rule applied to measured numbers.
+    pub rule: String,
+    pub measured: f64,
+    /// The threshold or expected value the rule compares with.
+    pub expected: f64,
+    pub unit: String,
+    /// None when the claim could not be evaluated here (the note says why).
+    pub holds: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The measured value in each run, when repeated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measured_per_run: Vec<f64>,
+}
+
+impl ScenarioResult {
+    /// True when some claim was evaluated and does not hold.
+    pub fn any_claim_broken(&self) -> bool {
+        self.claims.iter().any(|c| c.holds == Some(false))
+    }
+
+    pub fn fact_f64(&self, name: &str) -> Option<f64> {
+        self.facts.get(name).and_then(|v| v.as_f64())
+    }
+
+    pub fn phase(&self, name: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+}
+
+/// Median of a list (the mean of the two middle values for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(super::median(&[]), 0.0);
+    }
+}
