@@ -15,15 +15,19 @@ use crate::scenario;
 
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Commands::List { json } => list(json),
+        Commands::List { json, names } => list(json, names),
         Commands::Scenario(args) => run_one_scenario(&args),
         Commands::Workload { .. } => unreachable!("handled in main before any thread starts"),
     }
 }
 
-fn list(json: bool) -> anyhow::Result<i32> {
+fn list(json: bool, names: bool) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
-    if json {
+    if names {
+        for s in scenario::all() {
+            writeln!(out, "{}", s.name)?;
+        }
+    } else if json {
         let entries: Vec<serde_json::Value> = scenario::all()
             .iter()
             .map(|s| serde_json::json!({"name": s.name, "source_document": s.source_document, "summary": s.summary}))

@@ -28,8 +28,11 @@ pub enum Commands {
     /// List the scenarios: name, source document, what it shows.
     List {
         /// Print the list as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "names")]
         json: bool,
+        /// Print only the names, one per line (for scripts).
+        #[arg(long)]
+        names: bool,
     },
     /// Run one scenario, print its table and claims, and write results/NAME.json.
     Scenario(ScenarioArgs),
@@ -76,6 +79,15 @@ pub struct ScenarioArgs {
     /// Show the workload's stderr as it runs.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Hold the tree after measuring this phase (e.g. forked, operated) until Enter is
+    /// pressed, to inspect it with other tools.
+    #[arg(long, value_name = "PHASE")]
+    pub pause_at: Option<String>,
+    /// Run this command as the scenario's workload instead of the built-in one: a workload
+    /// written in any language that speaks docs/protocol.md. Parameters arrive as JSON in
+    /// MEMLAB_PARAMS.
+    #[arg(long, value_name = "COMMAND", num_args = 1.., allow_hyphen_values = true, hide = true)]
+    pub workload_cmd: Option<Vec<String>>,
 }
 
 /// Most children a run may fork: more is almost certainly a typo on a workstation.
@@ -126,6 +138,16 @@ impl ScenarioArgs {
                 "--repeat must be between 1 and {MAX_REPEAT}, got {}",
                 self.repeat
             )));
+        }
+        if let Some(phase) = &self.pause_at
+            && !crate::protocol::is_valid_phase_name(phase)
+        {
+            return Err(usage(format!(
+                "--pause-at takes a phase name such as 'forked', got '{phase}'"
+            )));
+        }
+        if self.workload_cmd.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(usage("--workload-cmd needs a command"));
         }
         if self.timeout == 0 {
             return Err(usage("--timeout must be at least 1 second"));
@@ -180,9 +202,12 @@ impl ScenarioArgs {
             },
             session: SessionOptions {
                 message_timeout: Duration::from_secs(self.timeout),
+                hello_timeout: Duration::from_secs(self.timeout)
+                    .min(crate::orchestrator::session::DEFAULT_HELLO_TIMEOUT),
                 echo_stderr: self.verbose,
-                ..SessionOptions::default()
+                pause_at: self.pause_at.clone(),
             },
+            workload_command: self.workload_cmd.clone(),
         })
     }
 }

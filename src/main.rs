@@ -13,6 +13,7 @@ fn main() {
     }
     let code = match memlab::app::run(cli) {
         Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => exit_code::OK,
         Err(error) => {
             let chain: Vec<String> = error.chain().map(|cause| cause.to_string()).collect();
             eprintln!("memlab: error: {}", chain.join(": "));
@@ -21,4 +22,13 @@ fn main() {
     };
     let _ = std::io::stdout().flush();
     std::process::exit(if code < 0 { exit_code::ERROR } else { code });
+}
+
+/// `memlab … | head` closes stdout early: that is the reader's choice, not an error.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

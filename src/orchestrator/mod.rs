@@ -22,6 +22,8 @@ pub struct RunRequest {
     pub scenario: &'static ScenarioDef,
     pub params: Params,
     pub session: SessionOptions,
+    /// A user-supplied workload command replacing the built-in one.
+    pub workload_command: Option<Vec<String>>,
 }
 
 fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
@@ -33,6 +35,11 @@ fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
         object_size_bytes: request.params.object_size_bytes,
     };
     let params_json = serde_json::to_string(&params)?;
+    if let Some(argv) = &request.workload_command {
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]).env("MEMLAB_PARAMS", &params_json);
+        return Ok(command);
+    }
     match request.scenario.runner {
         Runner::Native => {
             let exe = std::env::current_exe().context("locating the memlab binary")?;

@@ -31,6 +31,8 @@ pub struct SessionOptions {
     pub message_timeout: Duration,
     /// Echo the workload's stderr as it comes (otherwise it is kept for error messages).
     pub echo_stderr: bool,
+    /// Hold the tree after measuring this phase until a line arrives on stdin.
+    pub pause_at: Option<String>,
 }
 
 impl Default for SessionOptions {
@@ -39,6 +41,7 @@ impl Default for SessionOptions {
             hello_timeout: DEFAULT_HELLO_TIMEOUT,
             message_timeout: DEFAULT_MESSAGE_TIMEOUT,
             echo_stderr: false,
+            pause_at: None,
         }
     }
 }
@@ -181,7 +184,11 @@ impl Session<'_> {
                     }
                     let phase = self.measure_phase(name)?;
                     observer(&phase);
+                    let pause = self.options.pause_at.as_deref() == Some(phase.name.as_str());
                     self.outcome.phases.push(phase);
+                    if pause {
+                        self.pause()?;
+                    }
                     self.send(&OrchestratorMessage::Go)?;
                 }
                 WorkloadMessage::Skip { reason, install } => {
@@ -252,6 +259,46 @@ impl Session<'_> {
                     );
                 }
                 Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => continue,
+            }
+        }
+    }
+
+    /// Holds the quiet tree so it can be inspected with other tools; Enter (or EOF) resumes.
+    fn pause(&mut self) -> anyhow::Result<()> {
+        let phase = self
+            .outcome
+            .phases
+            .last()
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let children: Vec<String> = self
+            .outcome
+            .children
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        eprintln!(
+            "paused at phase '{phase}': workload pid {}, children [{}]; press Enter to continue",
+            self.tree.pid(),
+            children.join(", ")
+        );
+        let (sender, receiver) = channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            let _ = sender.send(());
+        });
+        loop {
+            if let Some(signal) = guard::interrupted() {
+                return Err(MemlabError::Interrupted {
+                    name: guard::signal_name(signal),
+                    signal,
+                }
+                .into());
+            }
+            match receiver.recv_timeout(POLL) {
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Err(RecvTimeoutError::Timeout) => continue,
             }
         }

@@ -100,7 +100,6 @@ mod tests {
         let mut client = ProtocolClient::new(Cursor::new("{\"msg\":\"go\"}\n"), &mut sent);
         client.phase("allocated").unwrap();
         assert!(matches!(client.phase("forked"), Err(ClientError::Closed)));
-        drop(client);
         assert_eq!(
             String::from_utf8(sent).unwrap(),
             "{\"msg\":\"phase\",\"name\":\"allocated\"}\n{\"msg\":\"phase\",\"name\":\"forked\"}\n"

@@ -131,8 +131,9 @@ fn median_copied_fraction(
 }
 
 fn estimate_note(by_region: bool) -> Option<String> {
-    (!by_region)
-        .then(|| "estimated from the whole tree's Private_Dirty growth (no page truth)".to_string())
+    (!by_region).then(|| {
+        "estimated from each child's Private_Dirty growth since fork (no page truth)".to_string()
+    })
 }
 
 fn shared_claim(
@@ -226,23 +227,42 @@ fn exact_pages_claim(
 pub fn evaluate(result: &ScenarioResult) -> Vec<Claim> {
     let children = child_figures(result);
     let b = ClaimBuilder { result };
+    let mut claims = evaluate_for(&b, &children);
+    // A rule over no children proves nothing: never let it pass by construction.
+    if children.is_empty() || result.data_bytes == 0 {
+        let why = if children.is_empty() {
+            "no children were measured"
+        } else {
+            "no data was measured (data_bytes is 0)"
+        };
+        for claim in &mut claims {
+            claim.holds = None;
+            claim.note = Some(why.to_string());
+        }
+    }
+    claims
+}
+
+fn evaluate_for(b: &ClaimBuilder, children: &[ChildFigures]) -> Vec<Claim> {
+    let result = b.result;
+    let children = children.to_vec();
     let op = result.params.op.as_deref().unwrap_or("clone");
     match result.scenario.as_str() {
         "array-read" => vec![shared_claim(
-            &b,
+            b,
             &children,
             "data",
             "a large array only read by forked children stays shared (copy-on-write)",
         )],
         "array-write" => vec![exact_pages_claim(
-            &b,
+            b,
             &children,
             "data",
             "copied-pages-exact",
             "a child that writes a page copies exactly that page, and only it",
         )],
         "refcount-list" if op == "read" => vec![shared_claim(
-            &b,
+            b,
             &children,
             "objects",
             "reading objects by reference writes no refcount: nothing is copied",
@@ -260,7 +280,7 @@ pub fn evaluate(result: &ScenarioResult) -> Vec<Claim> {
                 estimate_note(by_region),
             )];
             claims.push(exact_pages_claim(
-                &b,
+                b,
                 &children,
                 "objects",
                 "refcount-pages-exact",
@@ -288,13 +308,13 @@ pub fn evaluate(result: &ScenarioResult) -> Vec<Claim> {
             claims
         }
         "refcount-same" => vec![shared_claim(
-            &b,
+            b,
             &children,
             "references",
             "N references to one object ([1]*N) copy only that object's page",
         )],
         "refcount-objsize" => vec![exact_pages_claim(
-            &b,
+            b,
             &children,
             "objects",
             "header-pages-exact",
@@ -346,7 +366,7 @@ pub fn evaluate(result: &ScenarioResult) -> Vec<Claim> {
                 ),
             ]
         }
-        "thp" => vec![thp_claim(&b, &children)],
+        "thp" => vec![thp_claim(b, &children)],
         _ => Vec::new(),
     }
 }

@@ -1,0 +1,87 @@
+//! Helpers shared by the integration tests: run the real binary, read its real results.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn memlab() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin!("memlab"))
+}
+
+/// Runs `memlab scenario NAME ARGS… --json --out DIR` and returns (exit code, result JSON).
+pub fn run_scenario(name: &str, args: &[&str], out: &Path) -> (i32, Value) {
+    let output = memlab()
+        .args(["scenario", name, "--json", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .expect("memlab runs");
+    let code = output.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout of {name} {args:?} is not JSON ({error}); exit {code}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (code, result)
+}
+
+pub fn claim<'a>(result: &'a Value, short_id: &str) -> &'a Value {
+    let id = format!("{}/{short_id}", result["scenario"].as_str().unwrap());
+    result["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no claim {id} in {}", result["claims"]))
+}
+
+pub fn copied_per_child(result: &Value) -> Vec<u64> {
+    result["summary"]["copied_bytes_per_child"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+pub fn fact(result: &Value, name: &str) -> f64 {
+    result["facts"][name]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no fact {name}"))
+}
+
+/// Whether a pid is a live (non-zombie) process.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits up to `seconds` for every pid to be gone.
+pub fn all_gone_within(pids: &[i32], seconds: f64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    loop {
+        if pids.iter().all(|p| !alive(*p)) {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
