@@ -246,5 +246,8 @@ fn a_workload_that_forks_nothing_proves_nothing() {
     let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let claim = &result["claims"][0];
     assert!(claim["holds"].is_null(), "{claim}");
-    assert_eq!(claim["note"], "no children were measured");
+    assert_eq!(
+        claim["note"],
+        "no child was measured both before and after its operation"
+    );
 }

@@ -48,14 +48,16 @@ impl TreeMeasurement {
                 Err(ReadError::Vanished { .. }) => None,
                 Err(error) => return Err(error.into()),
             };
+            // A child first seen now has no growth to report yet (None, never a made-up 0).
             let private_dirty_growth_bytes = match (&rollup, role) {
-                (Some(rollup), Role::Child) => {
-                    let base = *self
-                        .first_private_dirty
-                        .entry(pid)
-                        .or_insert(rollup.private_dirty_bytes);
-                    Some(rollup.private_dirty_bytes.saturating_sub(base))
-                }
+                (Some(rollup), Role::Child) => match self.first_private_dirty.get(&pid) {
+                    Some(base) => Some(rollup.private_dirty_bytes.saturating_sub(*base)),
+                    None => {
+                        self.first_private_dirty
+                            .insert(pid, rollup.private_dirty_bytes);
+                        None
+                    }
+                },
                 _ => None,
             };
             processes.push(ProcessSnapshot {

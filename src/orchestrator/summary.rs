@@ -31,9 +31,21 @@ pub fn data_bytes(phases: &[Phase]) -> u64 {
 }
 
 /// A child's (copied, private) bytes since fork.
-fn child_bytes(child: &ProcessSnapshot) -> (u64, u64) {
-    let estimate = child.private_dirty_growth_bytes.unwrap_or(0);
-    (estimate, estimate)
+fn child_bytes(child: &ProcessSnapshot) -> Option<(u64, u64)> {
+    child
+        .private_dirty_growth_bytes
+        .map(|estimate| (estimate, estimate))
+}
+
+/// The children of a phase that have figures since fork, in child order.
+pub fn measured_children(phase: &Phase) -> Vec<&ProcessSnapshot> {
+    let mut children: Vec<&ProcessSnapshot> = phase
+        .processes
+        .iter()
+        .filter(|p| p.role == Role::Child && child_bytes(p).is_some())
+        .collect();
+    children.sort_by_key(|p| p.child_index);
+    children
 }
 
 /// Per declared region: (copied bytes, bytes of the region present in the parent).
@@ -49,13 +61,10 @@ pub fn summarize(phases: &[Phase], data_bytes: u64, wall_seconds: f64) -> Summar
             ..Summary::default()
         };
     };
-    let mut children: Vec<&ProcessSnapshot> = phase
-        .processes
+    let (copied, private): (Vec<u64>, Vec<u64>) = measured_children(phase)
         .iter()
-        .filter(|p| p.role == Role::Child)
-        .collect();
-    children.sort_by_key(|p| p.child_index);
-    let (copied, private): (Vec<u64>, Vec<u64>) = children.iter().map(|c| child_bytes(c)).unzip();
+        .filter_map(|c| child_bytes(c))
+        .unzip();
     let fraction = |values: &[u64]| {
         if data_bytes == 0 {
             0.0

@@ -1,7 +1,7 @@
 //! Each scenario's claims: the document's statement turned into a rule on measured numbers.
 //! A claim that does not hold is reported as such; one that cannot be evaluated here says why.
 
-use crate::result::{Claim, ProcessSnapshot, Role, ScenarioResult, median};
+use crate::result::{Claim, Role, ScenarioResult, median};
 
 /// "Shared": the median child copied at most this fraction of the data.
 pub const SHARED_MAX_FRACTION: f64 = 0.02;
@@ -37,13 +37,7 @@ pub fn child_figures(result: &ScenarioResult) -> Vec<ChildFigures> {
     let Some(phase) = result.phase(&result.summary.phase) else {
         return Vec::new();
     };
-    let mut children: Vec<&ProcessSnapshot> = phase
-        .processes
-        .iter()
-        .filter(|p| p.role == Role::Child)
-        .collect();
-    children.sort_by_key(|p| p.child_index);
-    children
+    crate::orchestrator::summary::measured_children(phase)
         .iter()
         .enumerate()
         .map(|(i, child)| ChildFigures {
@@ -231,7 +225,7 @@ pub fn evaluate(result: &ScenarioResult) -> Vec<Claim> {
     // A rule over no children proves nothing: never let it pass by construction.
     if children.is_empty() || result.data_bytes == 0 {
         let why = if children.is_empty() {
-            "no children were measured"
+            "no child was measured both before and after its operation"
         } else {
             "no data was measured (data_bytes is 0)"
         };

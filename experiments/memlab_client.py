@@ -1,0 +1,228 @@
+"""The workload side of memlab's phase protocol (docs/protocol.md), for Python workloads.
+
+Standard library only: it must run under every CPython memlab finds, numpy or not.
+
+    from memlab_client import Workload
+    w = Workload.start("py-numpy-sum")      # hello; stdout now belongs to the protocol
+    w.phase("baseline")                      # blocks until memlab has measured the tree
+    data = ...
+    w.region("data", address, address + nbytes)
+    w.phase("allocated")
+    ...
+    w.done()
+
+memlab runs the workload as `python SCRIPT` with the parameters as JSON in MEMLAB_PARAMS.
+"""
+
+import ctypes
+import json
+import os
+import platform
+import sys
+
+PROTOCOL_VERSION = 1
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = 9
+
+
+def die_with_parent():
+    """Ask the kernel to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG).
+
+    Call it first thing in every process a workload forks (pool initializer, Process target):
+    no worker may outlive memlab, even if memlab itself is SIGKILLed.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class Workload:
+    """A connection to the memlab orchestrator."""
+
+    def __init__(self, name, proto_in, proto_out, params):
+        self.name = name
+        self._in = proto_in
+        self._out = proto_out
+        self.params = params
+
+    @classmethod
+    def start(cls, name):
+        """Takes the protocol pipes, sends hello, and returns the connection.
+
+        The protocol owns the process's original stdout; afterwards fd 1 (and sys.stdout)
+        point at stderr, so a stray print() - in this process or any child it forks - cannot
+        corrupt the protocol stream.
+        """
+        die_with_parent()
+        expected_parent = os.environ.get("MEMLAB_ORCHESTRATOR_PID")
+        if expected_parent and os.getppid() != int(expected_parent):
+            sys.exit(1)
+        proto_out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+        proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
+        os.dup2(2, 1)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        # Children must not inherit the protocol pipes (they would hide the parent's death).
+        os.set_inheritable(proto_out.fileno(), False)
+        os.set_inheritable(proto_in.fileno(), False)
+        sys.stdout = sys.stderr
+        params = json.loads(os.environ.get("MEMLAB_PARAMS", "{}"))
+        workload = cls(name, proto_in, proto_out, params)
+        runtime = "%s %s" % (platform.python_implementation(), platform.python_version())
+        workload._send({"msg": "hello", "protocol": PROTOCOL_VERSION, "workload": name,
+                        "pid": os.getpid(), "runtime": runtime})
+        return workload
+
+    # -- parameters -------------------------------------------------------------------------
+    @property
+    def size_bytes(self):
+        return int(self.params.get("size_bytes", 256 << 20))
+
+    @property
+    def children(self):
+        return int(self.params.get("children", 4))
+
+    @property
+    def op(self):
+        return self.params.get("op")
+
+    @property
+    def scale(self):
+        """'default' (sizes that fit the machine) or 'paper' (the documents' own sizes)."""
+        return self.params.get("scale") or "default"
+
+    # -- messages ---------------------------------------------------------------------------
+    def _send(self, message):
+        if os.getpid() != self._owner_pid():
+            raise ProtocolError("only the workload process may speak the protocol")
+        self._out.write(json.dumps(message, separators=(",", ":")) + "\n")
+        self._out.flush()
+
+    def _owner_pid(self):
+        # The pid that started the protocol; set lazily so forked children are refused.
+        if not hasattr(self, "_pid"):
+            self._pid = os.getpid()
+        return self._pid
+
+    def region(self, name, start, end):
+        self._send({"msg": "region", "name": name, "start": int(start), "end": int(end)})
+
+    def children_started(self, pids):
+        self._send({"msg": "children", "pids": [int(p) for p in pids]})
+
+    def fact(self, name, value):
+        self._send({"msg": "fact", "name": name, "value": value})
+
+    def phase(self, name):
+        """Announces a phase and blocks until memlab has measured it."""
+        self._send({"msg": "phase", "name": name})
+        line = self._in.readline()
+        if not line:
+            raise ProtocolError("orchestrator closed the protocol pipe")
+        reply = json.loads(line)
+        if reply.get("msg") == "go":
+            return
+        if reply.get("msg") == "abort":
+            raise ProtocolError("orchestrator aborted: %s" % reply.get("reason"))
+        raise ProtocolError("unexpected reply %r" % line)
+
+    def skip(self, reason, install=None):
+        message = {"msg": "skip", "reason": reason}
+        if install:
+            message["install"] = install
+        self._send(message)
+
+    def error(self, message):
+        self._send({"msg": "error", "message": message})
+
+    def done(self):
+        self._send({"msg": "done"})
+
+
+def run(name, body):
+    """Runs `body(workload)` and reports any exception as a protocol error (exit 1)."""
+    workload = Workload.start(name)
+    try:
+        body(workload)
+    except BaseException as error:  # report everything, then fail
+        import traceback
+        traceback.print_exc()
+        try:
+            workload.error("%s: %s" % (type(error).__name__, error))
+        finally:
+            sys.exit(1)
+    workload.done()
+
+
+INSTALL_HINT = "make venv  (creates .venv with experiments/requirements.txt)"
+
+
+def require(workload, module_name, install=INSTALL_HINT):
+    """Imports a dependency, or reports the scenario as skipped (with how to install it) and exits.
+
+    A missing dependency is a skip with a reason, never a silent drop or a crash.
+    """
+    import importlib
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        workload.skip("%s is not importable by %s (%s)" % (module_name, sys.executable, error), install)
+        sys.exit(0)
+
+
+def doc001_free_bytes():
+    """Document 001's 'free memory': MemFree + Buffers + Cached from /proc/meminfo, in bytes."""
+    total = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            field, amount = line.split(":", 1)
+            if field in ("MemFree", "Buffers", "Cached"):
+                number, unit = amount.split()
+                if unit != "kB":
+                    raise ValueError("unknown unit %r in /proc/meminfo" % unit)
+                total += int(number) * 1024
+    return total
+
+
+class Checkpoint:
+    """Holds forked workers at a quiet moment so memlab can measure them.
+
+    Create it before forking (it uses the context's primitives, inherited by children). A worker
+    calls `arrive_and_wait()`; the parent calls `wait_all(n)`, measures
+    (`workload.phase(...)`), then `release()`. Two checkpoints frame an operation:
+
+        start_line, finish_line = Checkpoint(ctx), Checkpoint(ctx)
+        # worker:  start_line.arrive_and_wait(); operate(); finish_line.arrive_and_wait()
+        # parent:  start_line.wait_all(n); w.phase("forked"); start_line.release()
+        #          finish_line.wait_all(n); w.phase("operated"); finish_line.release()
+
+    Measuring at `forked` (before any child operates) is what lets memlab tell what each
+    child copied *because of* its operation.
+    """
+
+    def __init__(self, ctx):
+        self._arrived = ctx.Semaphore(0)
+        self._released = ctx.Event()
+
+    def arrive(self):
+        """Signal arrival without waiting (e.g. from a Pool initializer: workers are up)."""
+        self._arrived.release()
+
+    def arrive_and_wait(self):
+        self._arrived.release()
+        self._released.wait()
+
+    def wait_all(self, count, timeout=600):
+        for _ in range(count):
+            if not self._arrived.acquire(timeout=timeout):
+                raise ProtocolError("a worker never reached the checkpoint")
+
+    def release(self):
+        self._released.set()
