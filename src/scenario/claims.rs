@@ -370,6 +370,7 @@ fn thp_claim(b: &ClaimBuilder, children: &[ChildFigures]) -> Claim {
     let statement =
         "writing one byte of a huge page shared by fork copies 4 KiB, not 2 MiB (Linux >= 5.8)";
     let huge_pages = result.fact_f64("huge_pages_touched").unwrap_or(0.0);
+    let page_bytes = result.machine.page_size_bytes as f64;
     let in_huge_pages = result
         .phase("allocated")
         .and_then(|p| p.processes.iter().find(|p| p.role == Role::Parent))
@@ -413,13 +414,18 @@ fn thp_claim(b: &ClaimBuilder, children: &[ChildFigures]) -> Claim {
             if exact {
                 *value == expected
             } else {
-                (value - expected).abs() <= 0.10 * expected
+                // Private_Dirty also grows with the child's own stack and heap: allow 10%,
+                // or 16 pages over the whole data, whichever is larger.
+                let noise_floor = 16.0 * page_bytes / huge_pages;
+                (value - expected).abs() <= (0.10 * expected).max(noise_floor)
             }
         });
     let rule = if exact {
         format!("every child's copied data bytes / huge pages touched == {expected} (page truth)")
     } else {
-        format!("every child's copied bytes / huge pages touched within 10% of {expected}")
+        format!(
+            "every child's copied bytes / huge pages touched within 10% (or 16 pages in all) of {expected}"
+        )
     };
     b.claim(
         "small-copy-per-huge-page",
