@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::machine::Machine;
 use crate::kernel::meminfo::MeminfoSnapshot;
+use crate::kernel::pagemap::ChildTruth;
 use crate::kernel::rollup::Rollup;
 
 /// Bumped on any incompatible change of this file's shape.
@@ -113,6 +114,12 @@ pub struct ProcessSnapshot {
     /// Private_Dirty growth since this child was first seen (the estimate of copied bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_dirty_growth_bytes: Option<u64>,
+    /// The process this one was compared with (its parent when measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_pid: Option<i32>,
+    /// Page by page against its parent: shared, copied, child-only, per region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_truth: Option<ChildTruth>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -127,6 +134,9 @@ pub struct TreeTotals {
     /// ΣRSS / unique.
     #[serde(default)]
     pub overcount_factor: Option<f64>,
+    /// Of the unique bytes, those whose frames are also mapped outside the tree (libc text…).
+    #[serde(default)]
+    pub outside_shared_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{claim, copied_per_child, fact, run_scenario};
+use common::{claim, copied_per_child, fact, is_root, region_copied_pages, run_scenario};
 
 const PAGE: u64 = 4096;
 
@@ -33,6 +33,20 @@ fn array_write_copies_exactly_the_written_quarter() {
         );
     }
     assert_eq!(claim(&result, "copied-pages-exact")["holds"], true);
+    // Page truth: every child copied exactly the pages it wrote, to the page.
+    assert!(
+        is_root(),
+        "the exact figures need CAP_SYS_ADMIN: run the tests as root"
+    );
+    assert_eq!(result["summary"]["copied_method"], "page-truth-pfn");
+    assert_eq!(result["summary"]["copied_exact"], true);
+    for child in 1..=4 {
+        assert_eq!(
+            region_copied_pages(&result, child, "data"),
+            (64 << 20) / PAGE / 4,
+            "child {child}"
+        );
+    }
     // The result file is written, and is what stdout held.
     let stored: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.path().join("array-write.json")).unwrap(),
@@ -180,4 +194,9 @@ fn thp_copies_a_small_page_per_huge_page() {
     assert_eq!(code, 0, "{thp_claim}");
     assert_eq!(thp_claim["holds"], true);
     assert_eq!(fact(&result, "huge_pages_touched"), 16.0);
+    // 4 KiB per touched huge page, exactly: 16 small pages of data, not 16 huge ones.
+    assert_eq!(thp_claim["measured"], 4096.0);
+    for child in 1..=2 {
+        assert_eq!(region_copied_pages(&result, child, "data"), 16);
+    }
 }

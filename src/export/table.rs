@@ -33,6 +33,23 @@ fn format_measured(claim: &Claim) -> String {
     }
 }
 
+/// One line saying how exact the per-child figures are, and why when they are not.
+fn figures_explanation(method: &str) -> &'static str {
+    match method {
+        "page-truth-pfn" => {
+            "page truth, exact (each child's physical frames compared with its parent's)"
+        }
+        "page-truth-exclusive-bit" => {
+            "APPROXIMATE: page truth from the pagemap exclusive bit, because physical frame numbers \
+             need CAP_SYS_ADMIN (run as root for exact figures)"
+        }
+        "private-dirty-growth" => {
+            "APPROXIMATE: each child's Private_Dirty growth since it was first measured"
+        }
+        _ => "none (no child was measured before and after its operation)",
+    }
+}
+
 impl Exporter for TableExporter {
     fn render(&self, result: &ScenarioResult) -> anyhow::Result<String> {
         let mut out = String::new();
@@ -74,13 +91,13 @@ impl Exporter for TableExporter {
         }
         writeln!(
             out,
-            "  data: {} (parent's anonymous growth from allocating it) · figures: {}",
-            format_bytes(result.data_bytes),
-            if result.summary.copied_exact {
-                "page truth (exact)".to_string()
-            } else {
-                format!("{} (approximate)", result.summary.copied_method)
-            }
+            "  data: {} (the parent's anonymous growth from allocating it)",
+            format_bytes(result.data_bytes)
+        )?;
+        writeln!(
+            out,
+            "  figures: {}",
+            figures_explanation(&result.summary.copied_method)
         )?;
         writeln!(out)?;
         writeln!(

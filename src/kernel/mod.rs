@@ -3,6 +3,7 @@
 
 pub mod machine;
 pub mod meminfo;
+pub mod pagemap;
 pub mod rollup;
 pub mod tree;
 

@@ -1,11 +1,13 @@
-//! One measurement of the workload tree at a quiet moment.
+//! One measurement of the workload tree at a quiet moment: every process's smaps_rollup, each
+//! child's page truth against its parent, the tree's unique footprint, and /proc/meminfo.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::kernel::ReadError;
 use crate::kernel::meminfo::{MeminfoSnapshot, read_meminfo};
+use crate::kernel::pagemap::{self, DeclaredRegion, PageTruthError, TruthMethod};
 use crate::kernel::rollup::read_rollup;
-use crate::kernel::tree::descendants;
+use crate::kernel::tree::{descendants, parent_of};
 use crate::result::{ProcessSnapshot, Region, Role, TreeTotals};
 
 pub struct Snapshot {
@@ -15,10 +17,20 @@ pub struct Snapshot {
 }
 
 /// Measures the tree phase after phase, remembering what it needs across phases.
-#[derive(Default)]
 pub struct TreeMeasurement {
     /// Private_Dirty of each child when first seen: the base of its copied-bytes estimate.
     first_private_dirty: HashMap<i32, u64>,
+    /// How page truth can be read here (PFNs with CAP_SYS_ADMIN, else the exclusive bit).
+    method: Option<TruthMethod>,
+}
+
+impl Default for TreeMeasurement {
+    fn default() -> Self {
+        TreeMeasurement {
+            first_private_dirty: HashMap::new(),
+            method: pagemap::best_method().ok(),
+        }
+    }
 }
 
 impl TreeMeasurement {
@@ -26,7 +38,7 @@ impl TreeMeasurement {
         &mut self,
         parent: i32,
         announced: &[i32],
-        _regions: &[Region],
+        regions: &[Region],
     ) -> anyhow::Result<Snapshot> {
         let mut members: Vec<(i32, Role, Option<usize>)> = vec![(parent, Role::Parent, None)];
         members.extend(
@@ -67,19 +79,103 @@ impl TreeMeasurement {
                 missing: rollup.is_none(),
                 rollup,
                 private_dirty_growth_bytes,
+                parent_pid: None,
+                page_truth: None,
             });
         }
 
+        self.add_page_truth(parent, regions, &mut processes)?;
+        let tree = self.tree_totals(&processes)?;
+        Ok(Snapshot {
+            processes,
+            meminfo: read_meminfo()?,
+            tree,
+        })
+    }
+
+    /// Compares every child and descendant with its own parent, page by page. Declared regions
+    /// are addresses in the workload, so they apply to the workload's direct children only.
+    fn add_page_truth(
+        &self,
+        workload: i32,
+        regions: &[Region],
+        processes: &mut [ProcessSnapshot],
+    ) -> anyhow::Result<()> {
+        let Some(method) = self.method else {
+            return Ok(());
+        };
+        let declared: Vec<DeclaredRegion> = regions
+            .iter()
+            .map(|r| DeclaredRegion {
+                name: r.name.clone(),
+                start: r.start,
+                end: r.end,
+            })
+            .collect();
+        let mut by_parent: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+        for (index, process) in processes.iter_mut().enumerate() {
+            if process.role == Role::Parent || process.missing {
+                continue;
+            }
+            if let Some(ppid) = parent_of(process.pid) {
+                process.parent_pid = Some(ppid);
+                by_parent.entry(ppid).or_default().push(index);
+            }
+        }
+        for (ppid, indexes) in by_parent {
+            let pids: Vec<i32> = indexes.iter().map(|i| processes[*i].pid).collect();
+            let regions: &[DeclaredRegion] = if ppid == workload { &declared } else { &[] };
+            let truths = match pagemap::compare_children_using(ppid, &pids, regions, method) {
+                Ok(truths) => truths,
+                // The parent went away mid-read: these children are measured next phase.
+                Err(PageTruthError::Vanished { .. }) => continue,
+                Err(error) => {
+                    return Err(anyhow::Error::new(error)
+                        .context(format!("page truth against parent {ppid}")));
+                }
+            };
+            for (index, truth) in indexes.into_iter().zip(truths) {
+                match truth {
+                    Ok(truth) => processes[index].page_truth = Some(truth),
+                    Err(PageTruthError::Vanished { .. }) => processes[index].missing = true,
+                    Err(error) => {
+                        return Err(anyhow::Error::new(error).context(format!(
+                            "page truth of {} against {ppid}",
+                            processes[index].pid
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn tree_totals(&self, processes: &[ProcessSnapshot]) -> anyhow::Result<TreeTotals> {
         let mut tree = TreeTotals::default();
         for rollup in processes.iter().filter_map(|p| p.rollup.as_ref()) {
             tree.rss_bytes += rollup.rss_bytes;
             tree.pss_bytes += rollup.pss_bytes;
             tree.uss_bytes += rollup.uss_bytes;
         }
-        Ok(Snapshot {
-            processes,
-            meminfo: read_meminfo()?,
-            tree,
-        })
+        if self.method == Some(TruthMethod::Pfn) {
+            let live: Vec<i32> = processes
+                .iter()
+                .filter(|p| !p.missing)
+                .map(|p| p.pid)
+                .collect();
+            match pagemap::tree_footprint(&live) {
+                Ok(footprint) if footprint.exact => {
+                    tree.unique_bytes = footprint.unique_bytes;
+                    tree.outside_shared_bytes = footprint.outside_shared_bytes;
+                }
+                Ok(_) | Err(PageTruthError::Vanished { .. }) => {}
+                Err(error) => return Err(anyhow::Error::new(error).context("tree footprint")),
+            }
+        }
+        tree.overcount_factor = tree
+            .unique_bytes
+            .filter(|unique| *unique > 0)
+            .map(|unique| tree.rss_bytes as f64 / unique as f64);
+        Ok(tree)
     }
 }

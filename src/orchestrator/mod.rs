@@ -70,7 +70,7 @@ pub fn run_scenario(
     );
     preflight::check(def.name, worst_case, available)?;
 
-    let machine = describe_machine(false);
+    let machine = describe_machine(crate::kernel::pagemap::pfn_visible());
     let repeat = request.params.repeat.max(1);
     let mut results = Vec::with_capacity(repeat);
     for _ in 0..repeat {

@@ -1,5 +1,6 @@
 //! From measured phases to the result's summary figures.
 
+use crate::kernel::pagemap::{ChildTruth, TruthMethod};
 use crate::result::{Phase, ProcessSnapshot, Role, Summary, median};
 
 /// The phase the summary reports: `operated` when the workload has one, else the last phase
@@ -30,14 +31,64 @@ pub fn data_bytes(phases: &[Phase]) -> u64 {
     }
 }
 
-/// A child's (copied, private) bytes since fork.
-fn child_bytes(child: &ProcessSnapshot) -> Option<(u64, u64)> {
-    child
-        .private_dirty_growth_bytes
-        .map(|estimate| (estimate, estimate))
+/// How a child's figures since fork were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FigureSource {
+    /// Page truth with physical frame numbers: exact.
+    PageTruthPfn,
+    /// Page truth from the pagemap exclusive bit: approximate.
+    PageTruthExclusiveBit,
+    /// Private_Dirty growth since the child was first seen: approximate.
+    PrivateDirtyGrowth,
 }
 
-/// The children of a phase that have figures since fork, in child order.
+impl FigureSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            FigureSource::PageTruthPfn => "page-truth-pfn",
+            FigureSource::PageTruthExclusiveBit => "page-truth-exclusive-bit",
+            FigureSource::PrivateDirtyGrowth => "private-dirty-growth",
+        }
+    }
+
+    pub fn exact(self) -> bool {
+        self == FigureSource::PageTruthPfn
+    }
+}
+
+/// What a child gained since fork: copied and private (copied + child-only) bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildBytes {
+    pub copied_bytes: u64,
+    pub private_bytes: u64,
+    pub source: FigureSource,
+}
+
+fn truth_bytes(truth: &ChildTruth) -> ChildBytes {
+    let page = truth.page_size_bytes;
+    ChildBytes {
+        copied_bytes: truth.total.copied_bytes(page),
+        private_bytes: truth.total.copied_bytes(page) + truth.total.child_only_bytes(page),
+        source: match (truth.method, truth.exact) {
+            (TruthMethod::Pfn, true) => FigureSource::PageTruthPfn,
+            _ => FigureSource::PageTruthExclusiveBit,
+        },
+    }
+}
+
+/// A child's figures since fork, when known: page truth first, else the estimate.
+pub fn child_bytes(child: &ProcessSnapshot) -> Option<ChildBytes> {
+    if let Some(truth) = &child.page_truth {
+        return Some(truth_bytes(truth));
+    }
+    child.private_dirty_growth_bytes.map(|estimate| ChildBytes {
+        copied_bytes: estimate,
+        private_bytes: estimate,
+        source: FigureSource::PrivateDirtyGrowth,
+    })
+}
+
+/// The announced children of a phase that have figures since fork, in child order.
 pub fn measured_children(phase: &Phase) -> Vec<&ProcessSnapshot> {
     let mut children: Vec<&ProcessSnapshot> = phase
         .processes
@@ -48,9 +99,42 @@ pub fn measured_children(phase: &Phase) -> Vec<&ProcessSnapshot> {
     children
 }
 
-/// Per declared region: (copied bytes, bytes of the region present in the parent).
-pub fn region_figures(_child: &ProcessSnapshot) -> Vec<(String, u64, u64)> {
-    Vec::new()
+/// Per declared region: (name, copied bytes, bytes of the region present in the parent).
+pub fn region_figures(child: &ProcessSnapshot) -> Vec<(String, u64, u64)> {
+    let Some(truth) = &child.page_truth else {
+        return Vec::new();
+    };
+    let page = truth.page_size_bytes;
+    truth
+        .regions
+        .iter()
+        .filter(|r| r.declared)
+        .map(|r| {
+            let in_parent =
+                r.counts.shared_pages + r.counts.copied_pages + r.counts.parent_only_pages;
+            (
+                r.region.clone(),
+                r.counts.copied_pages * page,
+                in_parent * page,
+            )
+        })
+        .collect()
+}
+
+/// A process's (shared, copied, child-only) bytes for the table; None where not measured.
+pub fn child_columns(process: &ProcessSnapshot) -> (Option<u64>, Option<u64>, Option<u64>) {
+    if let Some(truth) = &process.page_truth {
+        let page = truth.page_size_bytes;
+        return (
+            Some(truth.total.shared_bytes(page)),
+            Some(truth.total.copied_bytes(page)),
+            Some(truth.total.child_only_bytes(page)),
+        );
+    }
+    match process.role {
+        Role::Child => (None, process.private_dirty_growth_bytes, None),
+        _ => (None, None, None),
+    }
 }
 
 pub fn summarize(phases: &[Phase], data_bytes: u64, wall_seconds: f64) -> Summary {
@@ -61,10 +145,20 @@ pub fn summarize(phases: &[Phase], data_bytes: u64, wall_seconds: f64) -> Summar
             ..Summary::default()
         };
     };
-    let (copied, private): (Vec<u64>, Vec<u64>) = measured_children(phase)
+    let figures: Vec<ChildBytes> = measured_children(phase)
         .iter()
         .filter_map(|c| child_bytes(c))
-        .unzip();
+        .collect();
+    let copied: Vec<u64> = figures.iter().map(|f| f.copied_bytes).collect();
+    let private: Vec<u64> = figures.iter().map(|f| f.private_bytes).collect();
+    // The weakest source among the children names the whole set.
+    let source = [
+        FigureSource::PrivateDirtyGrowth,
+        FigureSource::PageTruthExclusiveBit,
+        FigureSource::PageTruthPfn,
+    ]
+    .into_iter()
+    .find(|candidate| figures.iter().any(|f| f.source == *candidate));
     let fraction = |values: &[u64]| {
         if data_bytes == 0 {
             0.0
@@ -78,21 +172,13 @@ pub fn summarize(phases: &[Phase], data_bytes: u64, wall_seconds: f64) -> Summar
         private_fraction: fraction(&private),
         copied_bytes_per_child: copied,
         private_bytes_per_child: private,
-        copied_exact: false,
-        copied_method: "private-dirty-growth".into(),
+        copied_exact: source.is_some_and(FigureSource::exact),
+        copied_method: source.map(FigureSource::name).unwrap_or("none").to_string(),
         tree_rss_bytes: phase.tree.rss_bytes,
         tree_pss_bytes: phase.tree.pss_bytes,
         tree_uss_bytes: phase.tree.uss_bytes,
         tree_unique_bytes: phase.tree.unique_bytes,
         overcount_factor: phase.tree.overcount_factor,
         wall_seconds,
-    }
-}
-
-/// A process's (shared, copied, child-only) bytes for the table; None where not measured.
-pub fn child_columns(process: &ProcessSnapshot) -> (Option<u64>, Option<u64>, Option<u64>) {
-    match process.role {
-        Role::Child => (None, process.private_dirty_growth_bytes, None),
-        _ => (None, None, None),
     }
 }

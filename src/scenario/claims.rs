@@ -124,10 +124,20 @@ fn median_copied_fraction(
     }
 }
 
-fn estimate_note(by_region: bool) -> Option<String> {
-    (!by_region).then(|| {
-        "estimated from each child's Private_Dirty growth since fork (no page truth)".to_string()
-    })
+/// Says why a claim's figure is approximate; None when it is exact page truth per region.
+fn approximation_note(result: &ScenarioResult, by_region: bool) -> Option<String> {
+    match result.summary.copied_method.as_str() {
+        "page-truth-pfn" if by_region => None,
+        "page-truth-exclusive-bit" if by_region => Some(
+            "approximate: pagemap exclusive bit (no CAP_SYS_ADMIN to read frame numbers); \
+             wrong for huge pages still mapped whole"
+                .to_string(),
+        ),
+        _ => Some(
+            "approximate: each child's Private_Dirty growth since fork (no page truth per region)"
+                .to_string(),
+        ),
+    }
 }
 
 fn shared_claim(
@@ -148,7 +158,7 @@ fn shared_claim(
         SHARED_MAX_FRACTION,
         "fraction",
         Some(fraction <= SHARED_MAX_FRACTION),
-        estimate_note(by_region),
+        approximation_note(b.result, by_region),
     )
 }
 
@@ -181,7 +191,8 @@ fn exact_pages_claim(
             None => ((c.copied_bytes / page) as f64, false),
         })
         .collect();
-    let exact = b.result.summary.copied_exact && per_child.iter().all(|(_, by_region)| *by_region);
+    let by_region = per_child.iter().all(|(_, by_region)| *by_region);
+    let exact = b.result.summary.copied_exact && by_region;
     let measured = median(
         &per_child
             .iter()
@@ -214,7 +225,7 @@ fn exact_pages_claim(
         expected_pages,
         "pages",
         Some(holds),
-        estimate_note(exact),
+        approximation_note(b.result, by_region),
     )
 }
 
@@ -271,7 +282,7 @@ fn evaluate_for(b: &ClaimBuilder, children: &[ChildFigures]) -> Vec<Claim> {
                 COPIED_MIN_FRACTION,
                 "fraction",
                 Some(fraction >= COPIED_MIN_FRACTION),
-                estimate_note(by_region),
+                approximation_note(b.result, by_region),
             )];
             claims.push(exact_pages_claim(
                 b,
@@ -282,7 +293,7 @@ fn evaluate_for(b: &ClaimBuilder, children: &[ChildFigures]) -> Vec<Claim> {
             ));
             if by_region {
                 claims.push(shared_claim(
-                    &b,
+                    b,
                     &children,
                     "pointers",
                     "the list's pointer array is only read: it stays shared",
@@ -341,7 +352,7 @@ fn evaluate_for(b: &ClaimBuilder, children: &[ChildFigures]) -> Vec<Claim> {
             let seen = result.fact_f64("pages_showing_child_writes").unwrap_or(0.0);
             vec![
                 shared_claim(
-                    &b,
+                    b,
                     &children,
                     "data",
                     "children writing MAP_SHARED memory make no private copies",
@@ -407,7 +418,8 @@ fn thp_claim(b: &ClaimBuilder, children: &[ChildFigures]) -> Claim {
             None => (c.copied_bytes as f64 / huge_pages, false),
         })
         .collect();
-    let exact = result.summary.copied_exact && per_child.iter().all(|(_, r)| *r);
+    let by_region = per_child.iter().all(|(_, r)| *r);
+    let exact = result.summary.copied_exact && by_region;
     let measured = median(&per_child.iter().map(|(v, _)| *v).collect::<Vec<_>>());
     let holds = !per_child.is_empty()
         && per_child.iter().all(|(value, _)| {
@@ -435,6 +447,6 @@ fn thp_claim(b: &ClaimBuilder, children: &[ChildFigures]) -> Claim {
         expected,
         "bytes per huge page",
         Some(holds),
-        estimate_note(exact),
+        approximation_note(b.result, by_region),
     )
 }

@@ -269,7 +269,14 @@ impl NativeWorkload for RefcountObjects {
             + std::mem::size_of::<Rc<[u8]>>();
         let count = (params.size_bytes as usize / footprint).max(1);
         let template = vec![1u8; object_bytes];
-        self.objects = Vec::with_capacity(count);
+        // The pointer array must not share a page with any object, or the regions blur: fix
+        // glibc's mmap threshold (it otherwise moves as memory is freed) and make the array
+        // larger than it, so the array gets a mapping of its own, away from the heap objects.
+        const MMAP_THRESHOLD_BYTES: usize = 128 * 1024;
+        // SAFETY: mallopt only changes allocator tuning.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES as libc::c_int) };
+        let min_entries = 2 * MMAP_THRESHOLD_BYTES / std::mem::size_of::<Rc<[u8]>>();
+        self.objects = Vec::with_capacity(count.max(min_entries));
         for _ in 0..count {
             self.objects.push(Rc::from(&template[..]));
         }

@@ -85,3 +85,39 @@ pub fn all_gone_within(pids: &[i32], seconds: f64) -> bool {
 pub fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The page truth of child `index` (1-based) in the phase the summary reports.
+pub fn child_truth(result: &Value, index: u64) -> &Value {
+    let phase_name = result["summary"]["phase"].as_str().unwrap();
+    let phase = result["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == phase_name)
+        .unwrap();
+    let child = phase["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "child" && p["child_index"] == index)
+        .unwrap_or_else(|| panic!("no child {index}"));
+    &child["page_truth"]
+}
+
+/// Pages of `region` child `index` copied from its parent (page truth).
+pub fn region_copied_pages(result: &Value, index: u64, region: &str) -> u64 {
+    let truth = child_truth(result, index);
+    let found = truth["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == region);
+    found.unwrap_or_else(|| panic!("no region {region} in {truth}"))["copied_pages"]
+        .as_u64()
+        .unwrap()
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

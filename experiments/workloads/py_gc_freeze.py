@@ -1,0 +1,17 @@
+"""py-gc-freeze (beyond the documents): `gc.freeze()` before fork keeps the containers shared.
+
+The workload of py_gc_collect.py (automatic collection off, many small GC-tracked containers,
+children run one `gc.collect()` each), with the remedy the gc module documents for pre-fork
+servers: `gc.freeze()` in the parent just before forking moves every tracked object into the
+permanent generation, which a collection never examines, so the children's collections write
+no GC header of the parent's containers and their pages stay shared.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from py_gc_collect import make_body  # noqa: E402  (disables automatic collection first)
+from memlab_client import run  # noqa: E402
+
+if __name__ == "__main__":
+    run("py-gc-freeze", make_body(freeze=True))
