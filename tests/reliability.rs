@@ -251,3 +251,27 @@ fn a_workload_that_forks_nothing_proves_nothing() {
         "no child was measured both before and after its operation"
     );
 }
+
+#[test]
+fn the_preflight_guard_refuses_a_run_that_would_not_fit() {
+    // 20 GiB of data copied by 4 children cannot fit in any machine this runs on.
+    let output = memlab()
+        .args([
+            "scenario",
+            "serialized-copy",
+            "--size",
+            "20GiB",
+            "--children",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    let text = stderr_of(&output);
+    if text.contains("larger than this machine's memory") {
+        eprintln!("skipped: this machine has less than 20 GiB, the usage check answered first");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("refusing to run 'serialized-copy'"), "{text}");
+}

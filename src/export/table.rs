@@ -50,6 +50,41 @@ fn figures_explanation(method: &str) -> &'static str {
     }
 }
 
+/// The first measured child's copies by region: declared regions with their size, then the
+/// mapping kinds where it copied anything.
+fn regions_line(result: &ScenarioResult) -> Option<String> {
+    let phase = result.phase(&result.summary.phase)?;
+    let child = crate::orchestrator::summary::measured_children(phase)
+        .into_iter()
+        .next()?;
+    let truth = child.page_truth.as_ref()?;
+    let page = truth.page_size_bytes;
+    let parts: Vec<String> = truth
+        .regions
+        .iter()
+        .filter(|r| r.declared || r.counts.copied_pages > 0)
+        .map(|r| {
+            let copied = format_bytes(r.counts.copied_pages * page);
+            if r.declared {
+                let in_parent =
+                    r.counts.shared_pages + r.counts.copied_pages + r.counts.parent_only_pages;
+                format!(
+                    "{} {copied} of {}",
+                    r.region,
+                    format_bytes(in_parent * page)
+                )
+            } else {
+                format!("{} {copied}", r.region)
+            }
+        })
+        .collect();
+    let label = child
+        .child_index
+        .map(|i| format!("child {i}"))
+        .unwrap_or_else(|| "child".into());
+    Some(format!("copied by region ({label}): {}", parts.join(" · ")))
+}
+
 impl Exporter for TableExporter {
     fn render(&self, result: &ScenarioResult) -> anyhow::Result<String> {
         let mut out = String::new();
@@ -178,6 +213,9 @@ impl Exporter for TableExporter {
             copied.join(", "),
             summary.copied_fraction * 100.0
         )?;
+        if let Some(line) = regions_line(result) {
+            writeln!(out, "{line}")?;
+        }
         writeln!(out)?;
         writeln!(out, "claims")?;
         if result.claims.is_empty() {
