@@ -151,6 +151,8 @@ def run(name, body):
     workload = Workload.start(name)
     try:
         body(workload)
+    except SystemExit:
+        raise  # a deliberate exit (e.g. after a skip) is not a failure
     except BaseException as error:  # report everything, then fail
         import traceback
         traceback.print_exc()
@@ -175,6 +177,11 @@ def require(workload, module_name, install=INSTALL_HINT):
     except ImportError as error:
         workload.skip("%s is not importable by %s (%s)" % (module_name, sys.executable, error), install)
         sys.exit(0)
+
+
+def pool_pids(pool):
+    """The worker pids of a multiprocessing Pool (it keeps them in a private attribute)."""
+    return [process.pid for process in pool._pool]
 
 
 def doc001_free_bytes():

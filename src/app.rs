@@ -17,6 +17,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Commands::List { json, names } => list(json, names),
         Commands::Scenario(args) => run_one_scenario(&args),
+        Commands::Matrix(args) => crate::matrix::run_matrix(&args),
+        Commands::Pythons => crate::matrix::list_pythons(),
         Commands::Workload { .. } => unreachable!("handled in main before any thread starts"),
     }
 }
@@ -42,7 +44,7 @@ fn list(json: bool, names: bool) -> anyhow::Result<i32> {
     Ok(exit_code::OK)
 }
 
-fn total_ram_bytes() -> u64 {
+pub(crate) fn total_ram_bytes() -> u64 {
     crate::kernel::meminfo::read_meminfo()
         .map(|m| m.mem_total_bytes)
         .unwrap_or(0)

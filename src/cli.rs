@@ -36,6 +36,11 @@ pub enum Commands {
     },
     /// Run one scenario, print its table and claims, and write results/NAME.json.
     Scenario(ScenarioArgs),
+    /// Run the refcount, GC and interning scenarios under every CPython found (PATH, python3.X,
+    /// $PYENV_ROOT/versions), side by side.
+    Matrix(MatrixArgs),
+    /// List the CPython interpreters memlab finds, and those it skips with the reason.
+    Pythons,
     /// Internal: run a native workload (started by memlab itself).
     #[command(name = "__workload", hide = true)]
     Workload {
@@ -64,6 +69,12 @@ pub struct ScenarioArgs {
     /// Size of each object (refcount-objsize), e.g. 16, 4KiB, 1MiB.
     #[arg(long)]
     pub object_size: Option<ByteSize>,
+    /// Python interpreter for Python scenarios (default: the project's .venv, else python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Python scenarios: `paper` uses the documents' own data sizes (when memory allows).
+    #[arg(long, value_parser = ["default", "paper"])]
+    pub scale: Option<String>,
     /// Run the scenario N times; a claim holds only if it holds every time.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
@@ -88,6 +99,51 @@ pub struct ScenarioArgs {
     /// MEMLAB_PARAMS.
     #[arg(long, value_name = "COMMAND", num_args = 1.., allow_hyphen_values = true, hide = true)]
     pub workload_cmd: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Target size of each scenario's data set.
+    #[arg(long)]
+    pub size: Option<ByteSize>,
+    /// Number of children each workload forks.
+    #[arg(long)]
+    pub children: Option<usize>,
+    /// Interpreters to use instead of those discovered (repeatable).
+    #[arg(long = "python", value_name = "PATH")]
+    pub pythons: Vec<PathBuf>,
+    /// Only these scenarios (repeatable; default: every matrix scenario).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+    /// Directory for the results (written under DIR/matrix/).
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Longest silence allowed from a workload, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+impl ScenarioArgs {
+    /// The arguments of one matrix cell: a scenario under one interpreter.
+    pub fn for_matrix(name: &str, matrix: &MatrixArgs, python: PathBuf) -> ScenarioArgs {
+        ScenarioArgs {
+            name: name.to_string(),
+            size: matrix.size,
+            children: matrix.children,
+            op: None,
+            fraction: None,
+            object_size: None,
+            python: Some(python),
+            scale: None,
+            repeat: 1,
+            json: true,
+            out: matrix.out.join("matrix"),
+            timeout: matrix.timeout,
+            verbose: false,
+            pause_at: None,
+            workload_cmd: None,
+        }
+    }
 }
 
 /// Most children a run may fork: more is almost certainly a typo on a workstation.
@@ -149,6 +205,31 @@ impl ScenarioArgs {
         if self.workload_cmd.as_ref().is_some_and(|c| c.is_empty()) {
             return Err(usage("--workload-cmd needs a command"));
         }
+        if self.python.is_some() && !def.is_python() {
+            return Err(usage(format!(
+                "'{}' is a native scenario: --python applies to py-* scenarios",
+                def.name
+            )));
+        }
+        let scale = match self.scale.as_deref() {
+            None | Some("default") => None,
+            Some(_) if !def.is_python() => {
+                return Err(usage(format!(
+                    "'{}' is a native scenario: --scale applies to py-* scenarios",
+                    def.name
+                )));
+            }
+            Some(_) if self.size.is_some() => {
+                return Err(usage("--scale paper sets the size: drop --size"));
+            }
+            Some(_) if def.paper_size_bytes.is_none() => {
+                return Err(usage(format!(
+                    "'{}' has no size from its document: --scale paper does not apply",
+                    def.name
+                )));
+            }
+            Some(scale) => Some(scale.to_string()),
+        };
         if self.timeout == 0 {
             return Err(usage("--timeout must be at least 1 second"));
         }
@@ -198,7 +279,8 @@ impl ScenarioArgs {
                 fraction,
                 object_size_bytes,
                 repeat: self.repeat,
-                python: None,
+                python: self.python.as_ref().map(|p| p.display().to_string()),
+                scale,
             },
             session: SessionOptions {
                 message_timeout: Duration::from_secs(self.timeout),

@@ -55,8 +55,12 @@ pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_size_bytes: Option<u64>,
     pub repeat: usize,
+    /// The interpreter, for Python scenarios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<String>,
+    /// `paper` when the documents' own sizes were used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

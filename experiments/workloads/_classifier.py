@@ -13,9 +13,12 @@ data structure" (a `Classifier`) to analyse a long list of small records read wi
   built, `forked` once every pool worker is up and idle, `operated` once the records are
   classified and the workers are idle again).
 """
+import contextlib
 import csv
+import glob
 import os
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from memlab_client import Checkpoint, die_with_parent  # noqa: E402
@@ -29,6 +32,31 @@ PAPER_ROWS = 2000000
 
 def rows_for(workload):
     return PAPER_ROWS if workload.scale == "paper" else DEFAULT_ROWS
+
+
+CSV_PREFIX = "memlab-py-csv-"
+
+
+@contextlib.contextmanager
+def temp_csv(workload, label):
+    """A temporary CSV of the records (rows_for(workload) of them): yields (path, bytes).
+
+    Deleted at the end; one left by a killed run (named after its workload's pid, now gone) is
+    removed first."""
+    directory = tempfile.gettempdir()
+    for stale in glob.glob(os.path.join(directory, CSV_PREFIX + "*")):
+        pid = os.path.basename(stale)[len(CSV_PREFIX):].split("-")[0]
+        if pid.isdigit() and not os.path.exists("/proc/%s" % pid):
+            try:
+                os.unlink(stale)
+            except OSError:
+                pass
+    fd, path = tempfile.mkstemp(prefix="%s%d-%s-" % (CSV_PREFIX, os.getpid(), label), suffix=".csv")
+    os.close(fd)
+    try:
+        yield path, make_csv(path, rows_for(workload))
+    finally:
+        os.unlink(path)
 
 
 def make_csv(path, rows, seed=2):

@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import pickle
 import sys
-import tempfile
 import uuid
 from threading import Lock
 from weakref import WeakValueDictionary
@@ -88,10 +87,7 @@ def classify(classifier_spec, data_file, n_workers, hooks):
 def body(w):
     require(w, "numpy")
     ctx = multiprocessing.get_context("fork")  # the document relies on fork
-    fd, data_file = tempfile.mkstemp(prefix="memlab-py-getstate-registry-", suffix=".csv")
-    os.close(fd)
-    try:
-        csv_bytes = _classifier.make_csv(data_file, _classifier.rows_for(w))
+    with _classifier.temp_csv(w, "getstate-registry") as (data_file, csv_bytes):
         w.phase("baseline")
         g = classify({"size_bytes": w.size_bytes, "seed": 2}, data_file, w.children, _classifier.Phases(w, ctx))
         rows = 0
@@ -105,8 +101,6 @@ def body(w):
         w.fact("workers_that_classified", len(worker_pids))
         # The document's closing check: no reference left once the generator is done.
         w.fact("registry_cleaned_up", not any(name.startswith("uuid_") for name in globals()))
-    finally:
-        os.unlink(data_file)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import pickle
 import sys
-import tempfile
 import time
 from threading import Lock
 
@@ -71,11 +70,8 @@ def body(w):
     global classifier, held
     require(w, "numpy")
     ctx = multiprocessing.get_context("fork")  # the document relies on fork
-    fd, data_file = tempfile.mkstemp(prefix="memlab-py-imap-bound-method-", suffix=".csv")
-    os.close(fd)
-    try:
+    with _classifier.temp_csv(w, "imap-bound-method") as (data_file, csv_bytes):
         total_rows = _classifier.rows_for(w)
-        csv_bytes = _classifier.make_csv(data_file, total_rows)
         w.fact("csv_bytes", csv_bytes)
         w.phase("baseline")
 
@@ -146,8 +142,6 @@ def body(w):
             held.release()
             if sum(1 for _ in first) != w.children:
                 raise RuntimeError("a held task did not finish")
-    finally:
-        os.unlink(data_file)
 
 
 def _first_rows(data_file, count):

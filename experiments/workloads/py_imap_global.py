@@ -11,12 +11,11 @@ import csv
 import multiprocessing
 import os
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from memlab_client import require, run  # noqa: E402
-from _classifier import Classifier, Phases, make_csv, rows_for  # noqa: E402
+from _classifier import Classifier, Phases, temp_csv  # noqa: E402
 
 classifier = None
 
@@ -44,18 +43,13 @@ def body(w):
     require(w, "numpy")
 
     ctx = multiprocessing.get_context("fork")  # the document relies on fork
-    fd, data_file = tempfile.mkstemp(prefix="memlab-py-imap-global-", suffix=".csv")
-    os.close(fd)
-    try:
-        csv_bytes = make_csv(data_file, rows_for(w))
+    with temp_csv(w, "imap-global") as (data_file, csv_bytes):
         w.phase("baseline")
         rows = 0
         for _ in classify({"size_bytes": w.size_bytes, "seed": 2}, data_file, Phases(w, ctx)):
             rows += 1
         w.fact("rows", rows)
         w.fact("csv_bytes", csv_bytes)
-    finally:
-        os.unlink(data_file)
 
 
 if __name__ == "__main__":

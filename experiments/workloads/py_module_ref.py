@@ -12,12 +12,11 @@ import multiprocessing as mp
 import os
 import pickle
 import sys
-import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from memlab_client import require, run  # noqa: E402
-from _classifier import Phases, make_csv, rows_for  # noqa: E402
+from _classifier import Phases, temp_csv  # noqa: E402
 
 
 def classify(classifier, data_file, hooks):
@@ -50,16 +49,11 @@ def orchestrate(classifier_spec, data_file, hooks):
 def body(w):
     require(w, "numpy")
     ctx = mp.get_context("fork")  # the document relies on fork
-    fd, data_file = tempfile.mkstemp(prefix="memlab-py-module-ref-", suffix=".csv")
-    os.close(fd)
-    try:
-        csv_bytes = make_csv(data_file, rows_for(w))
+    with temp_csv(w, "module-ref") as (data_file, csv_bytes):
         w.phase("baseline")
         rows = sum(1 for _ in orchestrate({"size_bytes": w.size_bytes, "seed": 2}, data_file, Phases(w, ctx)))
         w.fact("rows", rows)
         w.fact("csv_bytes", csv_bytes)
-    finally:
-        os.unlink(data_file)
 
 
 if __name__ == "__main__":

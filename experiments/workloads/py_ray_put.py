@@ -20,7 +20,12 @@ under a temporary directory removed at the end. Nothing of Ray outlives the work
 on Ctrl-C, timeout or failure), Ray's own fate sharing ends the rest - gcs_server, raylet, the
 monitors are started with PR_SET_PDEATHSIG(SIGKILL) bound to this process and are in its process
 group; the workers (each in a process group of its own, children of the raylet) exit when the
-raylet dies. A temporary directory left by a killed run is removed by the next run.
+raylet dies. Ray's two agents (dashboard agent, runtime-env agent; children of the raylet, in this
+process group) have no such binding: if memlab itself is SIGKILLed (so nobody kills the group),
+they would survive. A watchdog guards that case: a `/bin/sh` started before Ray, in this process
+group, that waits on a pipe from this process; told "ok" at the normal end it exits, but if the
+pipe closes without it (this process died), it SIGKILLs the whole process group. A temporary
+directory left by a killed run is removed by the next run.
 """
 import glob
 import os
@@ -94,8 +99,17 @@ def remove_stale_dirs():
     return removed
 
 
+def alive(pid):
+    """True if `pid` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def descendants(pid):
-    """The pids of every living descendant of `pid` (from /proc)."""
+    """The pids of every living descendant of `pid` (from /proc), the watchdog excepted."""
     children = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -109,12 +123,47 @@ def descendants(pid):
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
+            if child == _watchdog_pid:
+                continue
             found.append(child)
             todo.append(child)
     return found
 
 
+def start_watchdog():
+    """Kills this process group if this process dies before telling the watchdog "ok".
+
+    Only when this process leads its group (as under memlab): otherwise the group may be the
+    caller's own."""
+    import subprocess
+    if os.getpgrp() != os.getpid():
+        return None
+    return subprocess.Popen(
+        ["/bin/sh", "-c", 'read -r word; [ "$word" = ok ] || kill -9 -%d' % os.getpgrp()],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+
+
+def stop_watchdog(watchdog):
+    if watchdog is not None:
+        watchdog.stdin.write(b"ok\n")
+        watchdog.stdin.close()
+        watchdog.wait()
+
+
+_watchdog_pid = None
+
+
 def body(w):
+    global _watchdog_pid
+    watchdog = start_watchdog()
+    _watchdog_pid = watchdog.pid if watchdog else None
+    try:
+        body_with_watchdog(w)
+    finally:
+        stop_watchdog(watchdog)
+
+
+def body_with_watchdog(w):
     # Before Ray is imported: loopback only, no usage statistics.
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -140,21 +189,28 @@ def body(w):
                      _temp_dir=os.path.join(tmp, "ray"), log_to_driver=False,
                      logging_level=logging.WARNING)
         except Exception as error:
-            w.skip("ray.init() failed here: %s: %s" % (type(error).__name__, error), RAY_INSTALL)
+            try:
+                ray.shutdown()  # whatever it had started
+            except Exception:
+                pass
+            w.skip("ray.init() failed here: %s: %s" % (type(error).__name__, error))
             sys.exit(0)
         try:
             run_ray(w, np, ray, hold_dir, array_elements, x_arrays, x_elements, store)
         finally:
+            ray_pids = descendants(os.getpid())
             ray.shutdown()
+            # The workers are the raylet's children: once it is gone they are no longer ours, so
+            # every process Ray had is followed by pid.
             left = []
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                left = descendants(os.getpid())
+                left = [pid for pid in ray_pids if alive(pid)] + descendants(os.getpid())
                 if not left:
                     break
                 time.sleep(0.2)
-            w.fact("ray_processes_left_after_shutdown", len(left))
-            for pid in left:  # none expected: say so, and do not leave them
+            w.fact("ray_processes_left_after_shutdown", len(set(left)))
+            for pid in set(left):  # none expected: say so, and do not leave them
                 try:
                     os.kill(pid, 9)
                 except OSError:

@@ -111,7 +111,8 @@ def body(w):
         w.fact("pages_showing_child_writes", pages_written)
         w.fact("elements_checked_by_parent", n)
         w.fact("elements_showing_child_writes", elements_written)
-        w.fact("writes_visible_to_parent", pages_checked > 0 and pages_written == pages_checked and elements_written == n)
+        w.fact("writes_visible_to_parent",
+               pages_checked > 0 and pages_written == pages_checked and elements_written == n)
         finish_line.release()
         for proc in procs:
             proc.join()

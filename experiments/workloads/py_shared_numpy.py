@@ -9,9 +9,10 @@ integer), the `reshape` uses the handle just created (`self.cur`; the document i
 `self.cnt`, the same slot for the first array), and the context is fork. N_PROC = --children.
 
 Sizes: at paper scale the document's own (N = 1000 doubles, INNER_LOOP = 10000). By default the
-array is 2-D, N = 1000 rows of --size / 8000 doubles, so that `propagate`'s unchanged `a[i] = i`
-writes row i (numpy broadcasting) and the workers write all --size bytes; INNER_LOOP is calibrated
-so that `update_seq` takes about 1.5 s. Only the `update_*` calls are timed (the document's timeit
+array is 2-D, N = --size / 8 KiB rows of ROW = 1024 doubles (8 KiB: two pages), so that
+`propagate`'s unchanged `a[i] = i` writes row i (numpy broadcasting) and the workers write all
+--size bytes, each write a small one as in the document (not a memory-bandwidth test); INNER_LOOP
+is calibrated so that `update_seq` takes about 1.5 s. Only the `update_*` calls are timed (the document's timeit
 also counts building the pool and printing).
 """
 import ctypes
@@ -24,7 +25,6 @@ sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from memlab_client import Checkpoint, die_with_parent, require, run  # noqa: E402
 
-_w = None
 try:
     import numpy as np
 except ImportError:  # reported as a skip by require() in body()
@@ -37,9 +37,7 @@ class SharedNumpyMemManagerError(Exception):
     pass
 
 
-'''
-Singleton Pattern
-'''
+# Singleton Pattern
 class SharedNumpyMemManager:
 
     _initSize = 1024
@@ -132,6 +130,7 @@ N_PROC = 8
 INNER_LOOP = 10000
 N = 1000
 DIMENSIONS = N  # the document's: a 1-D array of N doubles
+ROW = 1024  # by default: a 2-D array of N rows of ROW doubles
 
 
 def propagate(t):
@@ -197,7 +196,7 @@ def calibrate(pf, target_seconds):
     """INNER_LOOP such that update_seq takes about target_seconds (the array is left as it was)."""
     global INNER_LOOP
     a = pf.getArray()
-    rows = min(pf.N, 50)
+    rows = min(pf.N, 500)
     INNER_LOOP = 20
     started = time.perf_counter()
     for i in range(rows):
@@ -215,8 +214,8 @@ def body(w):
     if w.scale == "paper":
         N, DIMENSIONS = 1000, 1000
     else:
-        N = 1000
-        DIMENSIONS = (N, max(1, w.size_bytes // (8 * N)))
+        N = max(1, w.size_bytes // (8 * ROW))
+        DIMENSIONS = (N, ROW)
 
     pf = Parallel_Dummy_PF(N, Hooks(w))
     a = pf.getArray()
@@ -239,6 +238,7 @@ def body(w):
     w.fact("document_cores", 4)
     w.fact("document_n_proc", 8)
     w.fact("cores", os.cpu_count())
+    w.fact("load_average", list(os.getloadavg()))  # other work on the machine competes for the cores
     w.phase("operated")
     w.fact("sequential_result_correct", sequential_ok)
     w.fact("writes_visible_to_parent", bool((a == expected).all()))

@@ -22,14 +22,24 @@ fn verdict(claim: &Claim) -> &'static str {
 }
 
 fn format_measured(claim: &Claim) -> String {
+    // Whole numbers print as such; others with two decimals.
+    let number = |value: f64| {
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            format!("{value:.0}")
+        } else {
+            format!("{value:.2}")
+        }
+    };
+    let (measured, expected) = (number(claim.measured), number(claim.expected));
     match claim.unit.as_str() {
         "fraction" => format!(
             "{:.2}% (rule threshold {:.0}%)",
             claim.measured * 100.0,
             claim.expected * 100.0
         ),
-        "pages" => format!("{} pages (expected {})", claim.measured, claim.expected),
-        unit => format!("{} {unit} (expected {})", claim.measured, claim.expected),
+        "pages" => format!("{measured} pages (expected {expected})"),
+        "x" => format!("{measured}x (against {expected}x)"),
+        unit => format!("{measured} {unit} (expected {expected})"),
     }
 }
 
@@ -78,6 +88,9 @@ fn regions_line(result: &ScenarioResult) -> Option<String> {
             }
         })
         .collect();
+    if parts.is_empty() {
+        return None;
+    }
     let label = child
         .child_index
         .map(|i| format!("child {i}"))

@@ -33,6 +33,7 @@ fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
         op: request.params.op.clone(),
         fraction: request.params.fraction,
         object_size_bytes: request.params.object_size_bytes,
+        scale: request.params.scale.clone(),
     };
     let params_json = serde_json::to_string(&params)?;
     if let Some(argv) = &request.workload_command {
@@ -52,7 +53,25 @@ fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
             ]);
             Ok(command)
         }
-        Runner::Python { script } => anyhow::bail!("Python workload {script} is not supported yet"),
+        Runner::Python { script } => {
+            let experiments = crate::python::experiments_dir().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "cannot find the experiments/ directory with memlab_client.py \
+                     (run from the checkout, or set MEMLAB_EXPERIMENTS_DIR)"
+                )
+            })?;
+            let interpreter = request
+                .params
+                .python
+                .as_ref()
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| crate::python::default_interpreter(&experiments));
+            let mut command = Command::new(interpreter);
+            command
+                .arg(experiments.join("workloads").join(script))
+                .env("MEMLAB_PARAMS", &params_json);
+            Ok(command)
+        }
     }
 }
 
@@ -63,11 +82,12 @@ pub fn run_scenario(
 ) -> anyhow::Result<ScenarioResult> {
     let def = request.scenario;
     let available = read_meminfo()?.mem_available_bytes;
-    let worst_case = preflight::worst_case_bytes(
-        request.params.size_bytes,
-        request.params.children,
-        def.copies_per_child,
-    );
+    let data_size = match request.params.scale.as_deref() {
+        Some("paper") => def.paper_size_bytes.unwrap_or(request.params.size_bytes),
+        _ => request.params.size_bytes,
+    };
+    let worst_case =
+        preflight::worst_case_bytes(data_size, request.params.children, def.copies_per_child);
     preflight::check(def.name, worst_case, available)?;
 
     let machine = describe_machine(crate::kernel::pagemap::pfn_visible());
@@ -96,13 +116,22 @@ fn assemble(
     outcome: SessionOutcome,
 ) -> ScenarioResult {
     let data_bytes = summary::data_bytes(&outcome.phases);
+    let mut machine = machine.clone();
+    if def.is_python() {
+        // The workload's hello says e.g. "CPython 3.12.1".
+        machine.python_version = outcome
+            .runtime
+            .as_deref()
+            .and_then(|runtime| runtime.split_whitespace().last())
+            .map(str::to_string);
+    }
     let summary = summary::summarize(&outcome.phases, data_bytes, outcome.wall_seconds);
     let mut result = ScenarioResult {
         schema_version: SCHEMA_VERSION,
         memlab_version: env!("CARGO_PKG_VERSION").to_string(),
         git_commit: option_env!("MEMLAB_GIT_COMMIT").map(str::to_string),
         timestamp: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        machine: machine.clone(),
+        machine,
         scenario: def.name.to_string(),
         source_document: def.source_document.to_string(),
         params: params.clone(),

@@ -15,20 +15,34 @@ pub fn summary_phase(phases: &[Phase]) -> Option<&Phase> {
     })
 }
 
-/// data_bytes: the parent's anonymous plus shared-memory growth from `baseline` to `allocated`.
+/// data_bytes: how much memory allocating the data added, from `baseline` to `allocated`.
+/// With frame numbers visible it is the growth of the tree's distinct physical memory, which
+/// counts data a helper process holds (a Manager) and shared memory once; otherwise it is the
+/// anonymous plus shared-memory growth of the processes present at both phases.
 pub fn data_bytes(phases: &[Phase]) -> u64 {
-    let parent_footprint = |name: &str| {
-        phases
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.processes.iter().find(|proc| proc.role == Role::Parent))
-            .and_then(|proc| proc.rollup.as_ref())
+    let phase = |name: &str| phases.iter().find(|p| p.name == name);
+    let (Some(before), Some(after)) = (phase("baseline"), phase("allocated")) else {
+        return 0;
+    };
+    if let (Some(unique_before), Some(unique_after)) =
+        (before.tree.unique_bytes, after.tree.unique_bytes)
+    {
+        return unique_after.saturating_sub(unique_before);
+    }
+    let footprint = |process: &ProcessSnapshot| {
+        process
+            .rollup
+            .as_ref()
             .map(|r| r.anonymous_bytes + r.rss_shmem_bytes)
     };
-    match (parent_footprint("baseline"), parent_footprint("allocated")) {
-        (Some(before), Some(after)) => after.saturating_sub(before),
-        _ => 0,
-    }
+    after
+        .processes
+        .iter()
+        .filter_map(|now| {
+            let then = before.processes.iter().find(|p| p.pid == now.pid)?;
+            Some(footprint(now)?.saturating_sub(footprint(then)?))
+        })
+        .sum()
 }
 
 /// How a child's figures since fork were obtained.

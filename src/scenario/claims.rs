@@ -58,13 +58,13 @@ pub fn child_figures(result: &ScenarioResult) -> Vec<ChildFigures> {
         .collect()
 }
 
-struct ClaimBuilder<'a> {
-    result: &'a ScenarioResult,
+pub(super) struct ClaimBuilder<'a> {
+    pub(super) result: &'a ScenarioResult,
 }
 
 impl ClaimBuilder<'_> {
     #[allow(clippy::too_many_arguments)]
-    fn claim(
+    pub(super) fn claim(
         &self,
         short_id: &str,
         statement: &str,
@@ -90,7 +90,7 @@ impl ClaimBuilder<'_> {
     }
 }
 
-fn data_fraction(bytes: u64, data_bytes: u64) -> f64 {
+pub(super) fn data_fraction(bytes: u64, data_bytes: u64) -> f64 {
     if data_bytes == 0 {
         0.0
     } else {
@@ -100,7 +100,7 @@ fn data_fraction(bytes: u64, data_bytes: u64) -> f64 {
 
 /// Median over children of the copied fraction of `region` (page truth), or of the whole data
 /// (estimate) when the region's figures are not available.
-fn median_copied_fraction(
+pub(super) fn median_copied_fraction(
     result: &ScenarioResult,
     children: &[ChildFigures],
     region: &str,
@@ -125,7 +125,7 @@ fn median_copied_fraction(
 }
 
 /// Says why a claim's figure is approximate; None when it is exact page truth per region.
-fn approximation_note(result: &ScenarioResult, by_region: bool) -> Option<String> {
+pub(super) fn approximation_note(result: &ScenarioResult, by_region: bool) -> Option<String> {
     match result.summary.copied_method.as_str() {
         "page-truth-pfn" if by_region => None,
         "page-truth-exclusive-bit" if by_region => Some(
@@ -140,7 +140,7 @@ fn approximation_note(result: &ScenarioResult, by_region: bool) -> Option<String
     }
 }
 
-fn shared_claim(
+pub(super) fn shared_claim(
     b: &ClaimBuilder,
     children: &[ChildFigures],
     region: &str,
@@ -164,7 +164,7 @@ fn shared_claim(
 
 /// Every child copied exactly `expected_pages` pages of `region` (page truth), or within the
 /// estimate tolerance.
-fn exact_pages_claim(
+pub(super) fn exact_pages_claim(
     b: &ClaimBuilder,
     children: &[ChildFigures],
     region: &str,
@@ -273,16 +273,14 @@ fn evaluate_for(b: &ClaimBuilder, children: &[ChildFigures]) -> Vec<Claim> {
             "reading objects by reference writes no refcount: nothing is copied",
         )],
         "refcount-list" => {
-            let (fraction, by_region) = median_copied_fraction(result, &children, "objects");
-            let mut claims = vec![b.claim(
-                "objects-copied",
+            let by_region = children
+                .iter()
+                .all(|c| c.region_copied("objects").is_some());
+            let mut claims = vec![copied_claim(
+                b,
+                &children,
+                "objects",
                 "iterating a list of small objects writes every object's refcount, so their pages are copied",
-                &format!("median child copied >= {:.0}% of the object pages", COPIED_MIN_FRACTION * 100.0),
-                fraction,
-                COPIED_MIN_FRACTION,
-                "fraction",
-                Some(fraction >= COPIED_MIN_FRACTION),
-                approximation_note(b.result, by_region),
             )];
             claims.push(exact_pages_claim(
                 b,
@@ -325,54 +323,25 @@ fn evaluate_for(b: &ClaimBuilder, children: &[ChildFigures]) -> Vec<Claim> {
             "header-pages-exact",
             "a refcount write copies one page per object: the fraction copied falls as objects grow",
         )],
-        "serialized-copy" => {
-            let fractions: Vec<f64> = children
-                .iter()
-                .map(|c| data_fraction(c.private_bytes, result.data_bytes))
-                .collect();
-            let lowest = fractions.iter().copied().fold(f64::INFINITY, f64::min);
-            let lowest = if lowest.is_finite() { lowest } else { 0.0 };
-            vec![b.claim(
-                "private-copy-per-child",
-                "data sent to a worker (as pool.map pickles self) becomes a full private copy in every worker",
-                &format!("every child holds >= {:.0}% of the data privately (copied + child-only)", PRIVATE_COPY_MIN_FRACTION * 100.0),
-                lowest,
-                PRIVATE_COPY_MIN_FRACTION,
-                "fraction",
-                Some(!fractions.is_empty() && lowest >= PRIVATE_COPY_MIN_FRACTION),
-                None,
-            )]
-        }
-        "shared-mapping" => {
-            let visible = result
-                .facts
-                .get("writes_visible_to_parent")
-                .and_then(|v| v.as_bool());
-            let checked = result.fact_f64("pages_checked_by_parent").unwrap_or(0.0);
-            let seen = result.fact_f64("pages_showing_child_writes").unwrap_or(0.0);
-            vec![
-                shared_claim(
-                    b,
-                    &children,
-                    "data",
-                    "children writing MAP_SHARED memory make no private copies",
-                ),
-                b.claim(
-                    "writes-visible",
-                    "children's writes to shared memory are seen by the parent",
-                    "every page a child stamped shows the stamp in the parent",
-                    seen,
-                    checked,
-                    "pages",
-                    visible,
-                    visible
-                        .is_none()
-                        .then(|| "the workload did not report the check".to_string()),
-                ),
-            ]
-        }
+        "serialized-copy" => vec![private_copy_claim(
+            b,
+            &children,
+            "data sent to a worker (as pool.map pickles self) becomes a full private copy in every worker",
+        )],
+        "shared-mapping" => vec![
+            shared_claim(
+                b,
+                &children,
+                "data",
+                "children writing MAP_SHARED memory make no private copies",
+            ),
+            writes_visible_claim(
+                b,
+                "children's writes to shared memory are seen by the parent",
+            ),
+        ],
         "thp" => vec![thp_claim(b, &children)],
-        _ => Vec::new(),
+        _ => super::python_claims::evaluate(b, &children),
     }
 }
 
@@ -448,5 +417,78 @@ fn thp_claim(b: &ClaimBuilder, children: &[ChildFigures]) -> Claim {
         "bytes per huge page",
         Some(holds),
         approximation_note(b.result, by_region),
+    )
+}
+
+/// The median child copied at least half of `region` (page truth), or of the data (estimate).
+pub(super) fn copied_claim(
+    b: &ClaimBuilder,
+    children: &[ChildFigures],
+    region: &str,
+    statement: &str,
+) -> Claim {
+    let (fraction, by_region) = median_copied_fraction(b.result, children, region);
+    b.claim(
+        &format!("{region}-copied"),
+        statement,
+        &format!(
+            "median child copied >= {:.0}% of the {region} pages",
+            COPIED_MIN_FRACTION * 100.0
+        ),
+        fraction,
+        COPIED_MIN_FRACTION,
+        "fraction",
+        Some(fraction >= COPIED_MIN_FRACTION),
+        approximation_note(b.result, by_region),
+    )
+}
+
+/// Every child holds a private copy: copied + child-only >= 90% of the data.
+pub(super) fn private_copy_claim(
+    b: &ClaimBuilder,
+    children: &[ChildFigures],
+    statement: &str,
+) -> Claim {
+    let fractions: Vec<f64> = children
+        .iter()
+        .map(|c| data_fraction(c.private_bytes, b.result.data_bytes))
+        .collect();
+    let lowest = fractions.iter().copied().fold(f64::INFINITY, f64::min);
+    let lowest = if lowest.is_finite() { lowest } else { 0.0 };
+    b.claim(
+        "private-copy-per-child",
+        statement,
+        &format!(
+            "every child holds >= {:.0}% of the data privately (copied + child-only)",
+            PRIVATE_COPY_MIN_FRACTION * 100.0
+        ),
+        lowest,
+        PRIVATE_COPY_MIN_FRACTION,
+        "fraction",
+        Some(!fractions.is_empty() && lowest >= PRIVATE_COPY_MIN_FRACTION),
+        approximation_note(b.result, true),
+    )
+}
+
+/// The workload's own check that the parent sees its children's writes.
+pub(super) fn writes_visible_claim(b: &ClaimBuilder, statement: &str) -> Claim {
+    let result = b.result;
+    let visible = result
+        .facts
+        .get("writes_visible_to_parent")
+        .and_then(|v| v.as_bool());
+    let checked = result.fact_f64("pages_checked_by_parent").unwrap_or(0.0);
+    let seen = result.fact_f64("pages_showing_child_writes").unwrap_or(0.0);
+    b.claim(
+        "writes-visible",
+        statement,
+        "every page a child stamped shows the stamp in the parent",
+        seen,
+        checked,
+        "pages",
+        visible,
+        visible
+            .is_none()
+            .then(|| "the workload did not report the check".to_string()),
     )
 }

@@ -1,6 +1,7 @@
 //! The scenarios memlab knows: what each reproduces, its defaults, and which options it takes.
 
 pub mod claims;
+mod python_claims;
 
 use crate::units::MIB;
 
@@ -27,6 +28,16 @@ pub struct ScenarioDef {
     pub default_object_size_bytes: Option<u64>,
     /// For the preflight guard: how many full copies of the data each child may make.
     pub copies_per_child: f64,
+    /// The documents' own data size, for `--scale paper` (and its preflight).
+    pub paper_size_bytes: Option<u64>,
+    /// Part of the Python version matrix (refcount, GC and interning behaviour).
+    pub in_version_matrix: bool,
+}
+
+impl ScenarioDef {
+    pub fn is_python(&self) -> bool {
+        matches!(self.runner, Runner::Python { .. })
+    }
 }
 
 const fn native(
@@ -46,8 +57,25 @@ const fn native(
         takes_fraction: false,
         default_object_size_bytes: None,
         copies_per_child,
+        paper_size_bytes: None,
+        in_version_matrix: false,
     }
 }
+
+const fn python(
+    name: &'static str,
+    source_document: &'static str,
+    summary: &'static str,
+    script: &'static str,
+    copies_per_child: f64,
+) -> ScenarioDef {
+    ScenarioDef {
+        runner: Runner::Python { script },
+        ..native(name, source_document, summary, copies_per_child)
+    }
+}
+
+const GB: u64 = 1_000_000_000;
 
 static SCENARIOS: &[ScenarioDef] = &[
     native(
@@ -107,6 +135,200 @@ static SCENARIOS: &[ScenarioDef] = &[
         "data in transparent huge pages; a child writes one byte per 2 MiB: 4 KiB copied each (Linux >= 5.8)",
         0.1,
     ),
+    // Document 000: Pool.map(self) pickles; a global or a class attribute is shared by fork.
+    ScenarioDef {
+        paper_size_bytes: Some(800_000_000),
+        ..python(
+            "py-pool-self",
+            "000",
+            "Pool.map over (self, i): every worker unpickles its own copy of the 800 MB object",
+            "py_pool_self.py",
+            2.0,
+        )
+    },
+    ScenarioDef {
+        paper_size_bytes: Some(800_000_000),
+        ..python(
+            "py-pool-global",
+            "000",
+            "the object as a module global before the pool forks: shared",
+            "py_pool_global.py",
+            0.0,
+        )
+    },
+    ScenarioDef {
+        paper_size_bytes: Some(800_000_000),
+        ..python(
+            "py-pool-classattr",
+            "000",
+            "the array as a class attribute: shared like a global",
+            "py_pool_classattr.py",
+            0.0,
+        )
+    },
+    ScenarioDef {
+        ops: &["forkserver"],
+        ..python(
+            "py-pool-global-forkserver",
+            "beyond",
+            "the global-data pool with the forkserver start method (Python 3.14's default)",
+            "py_pool_global.py",
+            1.0,
+        )
+    },
+    ScenarioDef {
+        ops: &["spawn"],
+        ..python(
+            "py-pool-global-spawn",
+            "beyond",
+            "the global-data pool with spawn: every worker re-imports the module and builds its own copy",
+            "py_pool_global.py",
+            1.0,
+        )
+    },
+    // Document 001: numpy shared, a list of ints copied by refcount writes, [1]*N not.
+    ScenarioDef {
+        paper_size_bytes: Some(1_800_000_000),
+        ..python(
+            "py-numpy-sum",
+            "001",
+            "np.ones((N,N)).sum() in forked children: shared",
+            "py_numpy_sum.py",
+            0.0,
+        )
+    },
+    ScenarioDef {
+        paper_size_bytes: Some(4 * GB),
+        in_version_matrix: true,
+        ..python(
+            "py-list-sum",
+            "001",
+            "sum(list(range(N))) in children: the int objects are copied",
+            "py_list_sum.py",
+            1.0,
+        )
+    },
+    ScenarioDef {
+        paper_size_bytes: Some(4 * GB),
+        in_version_matrix: true,
+        ..python(
+            "py-list-iter",
+            "001",
+            "for x in data: the int objects are copied",
+            "py_list_iter.py",
+            1.0,
+        )
+    },
+    ScenarioDef {
+        paper_size_bytes: Some(800_000_000),
+        in_version_matrix: true,
+        ..python(
+            "py-same-list",
+            "001",
+            "[1]*N: one object referenced N times, shared",
+            "py_same_list.py",
+            0.0,
+        )
+    },
+    // Document 002: a big read-only classifier under imap_unordered.
+    python(
+        "py-imap-global",
+        "002",
+        "a global classifier used by imap_unordered workers: shared",
+        "py_imap_global.py",
+        0.0,
+    ),
+    python(
+        "py-module-ref",
+        "002",
+        "the classifier behind a module reference: shared",
+        "py_module_ref.py",
+        0.0,
+    ),
+    python(
+        "py-getstate-registry",
+        "002",
+        "__getstate__/__setstate__ with a global registry: tiny pickles, classifier shared",
+        "py_getstate_registry.py",
+        0.0,
+    ),
+    python(
+        "py-imap-bound-method",
+        "002",
+        "imap_unordered(classifier.classify): a pickling error, or the classifier pickled with every task",
+        "py_imap_bound_method.py",
+        1.0,
+    ),
+    python(
+        "py-rawarray",
+        "002",
+        "sharedctypes.RawArray inherited by children: shared, writes visible",
+        "py_rawarray.py",
+        0.0,
+    ),
+    // Document 003: RawArray-backed numpy, Manager proxies, Ray's object store.
+    python(
+        "py-shared-numpy",
+        "003",
+        "RawArray-backed numpy written by pool workers: no private copies; parallel vs sequential time",
+        "py_shared_numpy.py",
+        0.0,
+    ),
+    python(
+        "py-manager-proxy",
+        "003",
+        "data held once in a Manager process; proxy access cost vs direct",
+        "py_manager_proxy.py",
+        0.0,
+    ),
+    ScenarioDef {
+        paper_size_bytes: Some(1_600_000_000),
+        ..python(
+            "py-ray-put",
+            "003",
+            "ray.put once: workers read the object store without private copies; put/get vs pickle",
+            "py_ray_put.py",
+            1.0,
+        )
+    },
+    // Beyond the documents.
+    python(
+        "py-shared-memory",
+        "beyond",
+        "multiprocessing.shared_memory written by children: shared, writes visible",
+        "py_shared_memory.py",
+        0.0,
+    ),
+    ScenarioDef {
+        in_version_matrix: true,
+        ..python(
+            "py-gc-collect",
+            "beyond",
+            "gc.collect() in a child writes every tracked object's GC header: copied",
+            "py_gc_collect.py",
+            1.0,
+        )
+    },
+    ScenarioDef {
+        in_version_matrix: true,
+        ..python(
+            "py-gc-freeze",
+            "beyond",
+            "gc.freeze() before fork: the child's collection copies nothing",
+            "py_gc_freeze.py",
+            0.0,
+        )
+    },
+    ScenarioDef {
+        in_version_matrix: true,
+        ..python(
+            "py-interned-strings",
+            "beyond",
+            "iterating interned strings: immortal (shared) in 3.12 only, copied in 3.11 and 3.13",
+            "py_interned_strings.py",
+            1.0,
+        )
+    },
 ];
 
 pub fn all() -> &'static [ScenarioDef] {

@@ -26,6 +26,9 @@ pub struct WorkloadParams {
     pub fraction: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_size_bytes: Option<u64>,
+    /// Python workloads: `default` (sizes from --size) or `paper` (the documents' sizes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
 }
 
 /// A region to announce: name and address range in the workload process.
