@@ -26,9 +26,6 @@ const CHUNK_PAGES: usize = 1 << 12;
 /// reading through a smaller gap costs nothing extra.
 const KPAGECOUNT_MAX_GAP: u64 = 1024;
 
-/// Upper bound on one /proc/kpagecount read (8 MiB of counts).
-const KPAGECOUNT_MAX_BATCH: u64 = 1 << 20;
-
 /// Stand-in for a parent page at an address the parent has no private mapping for.
 const ABSENT: PageInfo = PageInfo::MemoryPage(MemoryPageFlags::empty());
 
@@ -745,7 +742,7 @@ fn tree_footprint_with(pids: &[i32], pfns_visible: bool) -> Result<TreeFootprint
     pids.dedup();
 
     let page_size = procfs::page_size();
-    let mut pfns: Vec<u64> = Vec::new();
+    let mut frames = FrameCounts::default();
     let mut pages_examined = 0;
     let mut swapped_pages = 0;
     for &pid in &pids {
@@ -761,7 +758,7 @@ fn tree_footprint_with(pids: &[i32], pfns_visible: bool) -> Result<TreeFootprint
                         PageInfo::MemoryPage(flags) if flags.contains(MemoryPageFlags::PRESENT) => {
                             pages_examined += 1;
                             if pfns_visible {
-                                pfns.push(flags.get_page_frame_number().0);
+                                frames.add(flags.get_page_frame_number().0);
                             }
                         }
                         PageInfo::SwapPage(_) => swapped_pages += 1,
@@ -781,59 +778,85 @@ fn tree_footprint_with(pids: &[i32], pfns_visible: bool) -> Result<TreeFootprint
         });
     }
 
-    pfns.sort_unstable();
-    let (frames, in_tree_mappings) = distinct_with_counts(&pfns);
-    drop(pfns);
-    let outside_frames = count_frames_mapped_outside(&frames, &in_tree_mappings)?;
+    let outside_frames = count_frames_mapped_outside(&frames)?;
     Ok(TreeFootprint {
         exact: true,
-        unique_bytes: Some(frames.len() as u64 * page_size),
+        unique_bytes: Some(frames.distinct() * page_size),
         outside_shared_bytes: Some(outside_frames * page_size),
         pages_examined,
         swapped_pages,
     })
 }
 
-/// Distinct values of a sorted slice and how often each occurs.
-fn distinct_with_counts(sorted: &[u64]) -> (Vec<u64>, Vec<u64>) {
-    let mut values = Vec::new();
-    let mut counts = Vec::new();
-    for run in sorted.chunk_by(|a, b| a == b) {
-        values.push(run[0]);
-        counts.push(run.len() as u64);
+/// Frames per block of [`FrameCounts`]: 64 Ki frames, 256 MiB of physical memory.
+const FRAME_BLOCK_BITS: u32 = 16;
+
+/// How many in-tree mappings each physical frame has, in blocks allocated on first use.
+/// memlab's own memory then follows the physical span the tree touches (at most
+/// RAM / page size bytes: 6 MiB for 24 GiB), not the tree's size, which a list of
+/// one PFN per mapped page would (8 bytes per page: 40 MiB for 1 GiB and 4 children).
+/// Counts saturate at 255: such a frame is never counted as mapped outside the tree.
+#[derive(Default)]
+struct FrameCounts {
+    blocks: std::collections::BTreeMap<u64, Box<[u8]>>,
+}
+
+impl FrameCounts {
+    fn add(&mut self, pfn: u64) {
+        let block = self
+            .blocks
+            .entry(pfn >> FRAME_BLOCK_BITS)
+            .or_insert_with(|| vec![0u8; 1 << FRAME_BLOCK_BITS].into_boxed_slice());
+        let count = &mut block[(pfn & ((1 << FRAME_BLOCK_BITS) - 1)) as usize];
+        *count = count.saturating_add(1);
     }
-    (values, counts)
+
+    fn distinct(&self) -> u64 {
+        self.blocks
+            .values()
+            .map(|block| block.iter().filter(|count| **count > 0).count() as u64)
+            .sum()
+    }
 }
 
 /// Frames whose kernel mapcount exceeds their in-tree mappings. Reads
 /// /proc/kpagecount in batches of nearby frames rather than one seek each.
-fn count_frames_mapped_outside(
-    frames: &[u64],
-    in_tree_mappings: &[u64],
-) -> Result<u64, PageTruthError> {
+fn count_frames_mapped_outside(frames: &FrameCounts) -> Result<u64, PageTruthError> {
     let kpagecount_err = |e| PageTruthError::from_proc_unchecked(None, e);
     let mut kpagecount = KPageCount::new().map_err(kpagecount_err)?;
     let mut outside = 0;
-    let mut first = 0;
-    while first < frames.len() {
-        let batch_start = frames[first];
-        let mut past_last = first + 1;
-        while past_last < frames.len()
-            && frames[past_last] - frames[past_last - 1] <= KPAGECOUNT_MAX_GAP
-            && frames[past_last] - batch_start < KPAGECOUNT_MAX_BATCH
-        {
-            past_last += 1;
-        }
-        let batch_end = frames[past_last - 1] + 1;
-        let mapcounts = kpagecount
-            .get_count_in_range(Pfn(batch_start), Pfn(batch_end))
-            .map_err(kpagecount_err)?;
-        for i in first..past_last {
-            if mapcounts[(frames[i] - batch_start) as usize] > in_tree_mappings[i] {
-                outside += 1;
+    for (block_number, block) in &frames.blocks {
+        let base = block_number << FRAME_BLOCK_BITS;
+        // The block's mapped frames, as offsets: at most 64 Ki of them (256 KiB).
+        let present: Vec<u32> = (0..block.len() as u32)
+            .filter(|i| block[*i as usize] > 0)
+            .collect();
+        let mut first = 0;
+        while first < present.len() {
+            let batch_start = present[first];
+            let mut past_last = first + 1;
+            while past_last < present.len()
+                && u64::from(present[past_last] - present[past_last - 1]) <= KPAGECOUNT_MAX_GAP
+            {
+                past_last += 1;
             }
+            let batch_end = present[past_last - 1] + 1;
+            let mapcounts = kpagecount
+                .get_count_in_range(
+                    Pfn(base + u64::from(batch_start)),
+                    Pfn(base + u64::from(batch_end)),
+                )
+                .map_err(kpagecount_err)?;
+            for &offset in &present[first..past_last] {
+                let in_tree = block[offset as usize];
+                if in_tree < u8::MAX
+                    && mapcounts[(offset - batch_start) as usize] > u64::from(in_tree)
+                {
+                    outside += 1;
+                }
+            }
+            first = past_last;
         }
-        first = past_last;
     }
     Ok(outside)
 }
