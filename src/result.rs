@@ -40,8 +40,73 @@ pub struct ScenarioResult {
     /// One summary per run when `--repeat` > 1 (the first run included).
     pub runs: Vec<Summary>,
     pub claims: Vec<Claim>,
-    /// Samples over time (filled by the timeline sampler; empty when it did not run).
-    pub timeline: Vec<serde_json::Value>,
+    /// Memory of every process over time, with the protocol's events as markers.
+    #[serde(default)]
+    pub timeline: Timeline,
+}
+
+/// Samples taken by the orchestrator while the workload runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Target interval between two cheap samples (`statm`: RSS only).
+    pub statm_interval_ms: f64,
+    /// Target interval between two full samples (`smaps_rollup`: RSS, PSS, USS), adapted to
+    /// what a rollup costs so the sampler stays within its budget.
+    pub rollup_interval_ms: f64,
+    pub samples: Vec<Sample>,
+    /// Protocol events: phases announced, children started, operations begun and ended.
+    pub events: Vec<TimelineEvent>,
+    pub cost: SamplerCost,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the workload started.
+    pub time_s: f64,
+    /// `statm` (RSS only) or `rollup` (RSS, PSS, USS).
+    pub kind: SampleKind,
+    pub processes: Vec<ProcessSample>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SampleKind {
+    #[default]
+    Statm,
+    Rollup,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSample {
+    pub pid: i32,
+    pub role: Option<Role>,
+    pub rss_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub time_s: f64,
+    /// `phase`, `children`, `operation-start`, `operation-end`, `done`.
+    pub kind: String,
+    pub name: String,
+}
+
+/// What sampling cost the orchestrator (not the measured tree).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SamplerCost {
+    pub statm_samples: u64,
+    pub rollup_samples: u64,
+    /// Mean wall time of one sample of the whole tree, in microseconds.
+    pub statm_mean_us: f64,
+    pub rollup_mean_us: f64,
+    /// CPU time the sampler thread used, in seconds.
+    pub cpu_seconds: f64,
+    /// Samples in which a process had vanished (marked missing, not an error).
+    pub missing_process_samples: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

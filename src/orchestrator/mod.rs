@@ -148,7 +148,7 @@ fn assemble(
         runs: vec![summary.clone()],
         summary,
         claims: Vec::new(),
-        timeline: Vec::new(),
+        timeline: Default::default(),
     };
     if result.status == RunStatus::Completed {
         result.claims = claims::evaluate(&result);
