@@ -46,12 +46,13 @@ run-all: build venv
 	if [ $$code -eq 3 ]; then status=3; elif [ $$code -ne 0 ]; then exit $$code; fi; \
 	echo "results in $(RESULTS)/"; exit $$status
 
-test: lint venv-test
+test: lint
 	$(CARGO) test --release --locked
 
-lint:
+lint: venv-test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(VENV_PY) -m pyflakes experiments
 
 fmt:
 	$(CARGO) fmt --all

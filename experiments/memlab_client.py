@@ -18,7 +18,10 @@ import ctypes
 import json
 import os
 import platform
+import signal
 import sys
+import threading
+import time
 
 PROTOCOL_VERSION = 1
 _PR_SET_PDEATHSIG = 1
@@ -201,9 +204,10 @@ def doc001_free_bytes():
 class Checkpoint:
     """Holds forked workers at a quiet moment so memlab can measure them.
 
-    Create it before forking (it uses the context's primitives, inherited by children). A worker
-    calls `arrive_and_wait()`; the parent calls `wait_all(n)`, measures
-    (`workload.phase(...)`), then `release()`. Two checkpoints frame an operation:
+    Create it before forking (it uses the context's primitives, inherited by children, or passed
+    to spawn/forkserver workers through a Pool's initargs). A worker calls `arrive_and_wait()`;
+    the parent calls `wait_all(n)`, measures (`workload.phase(...)`), then `release()`. Two
+    checkpoints frame an operation:
 
         start_line, finish_line = Checkpoint(ctx), Checkpoint(ctx)
         # worker:  start_line.arrive_and_wait(); operate(); finish_line.arrive_and_wait()
@@ -211,12 +215,16 @@ class Checkpoint:
         #          finish_line.wait_all(n); w.phase("operated"); finish_line.release()
 
     Measuring at `forked` (before any child operates) is what lets memlab tell what each
-    child copied *because of* its operation.
+    child copied *because of* its operation. Releasing hands out one permit per worker that
+    arrived (a semaphore, never blocking: multiprocessing's Event.set() would wait forever for a
+    waiter that was killed).
     """
 
     def __init__(self, ctx):
         self._arrived = ctx.Semaphore(0)
-        self._released = ctx.Event()
+        self._go = ctx.Semaphore(0)
+        self._counted = 0  # arrivals the parent has seen (parent-side state)
+        self._released = 0
 
     def arrive(self):
         """Signal arrival without waiting (e.g. from a Pool initializer: workers are up)."""
@@ -224,12 +232,133 @@ class Checkpoint:
 
     def arrive_and_wait(self):
         self._arrived.release()
-        self._released.wait()
+        self._go.acquire()
 
-    def wait_all(self, count, timeout=600):
-        for _ in range(count):
-            if not self._arrived.acquire(timeout=timeout):
-                raise ProtocolError("a worker never reached the checkpoint")
+    def wait_all(self, count, timeout=600, procs=None):
+        """Waits until `count` more workers arrived. With `procs` (multiprocessing processes,
+        e.g. `pool._pool`), fails as soon as one of them has ended instead, naming how."""
+        deadline = time.monotonic() + timeout
+        remaining = count
+        while remaining:
+            if self._arrived.acquire(timeout=0.2):
+                remaining -= 1
+                self._counted += 1
+                continue
+            if procs is not None:
+                check_alive(procs)
+            if time.monotonic() > deadline:
+                raise ProtocolError("%d of %d workers never reached the checkpoint" % (remaining, count))
 
     def release(self):
-        self._released.set()
+        """Lets every worker that arrived go on."""
+        for _ in range(self._counted - self._released):
+            self._go.release()
+        self._released = self._counted
+
+
+# -- the children's life cycle -----------------------------------------------------------------
+def describe_exit(code):
+    """How a multiprocessing child ended, naming the signal (as docs/protocol.md asks)."""
+    if code is not None and code < 0:
+        try:
+            return "was killed by %s" % signal.Signals(-code).name
+        except ValueError:
+            return "was killed by signal %d" % -code
+    return "exited with status %s" % code
+
+
+def check_alive(procs):
+    """Raises (naming the signal) if one of `procs` has ended."""
+    for index, proc in enumerate(procs):
+        code = proc.exitcode
+        if code is not None:
+            raise RuntimeError("child %d (child %d of %d) %s" % (
+                proc.pid, index + 1, len(procs), describe_exit(code)))
+
+
+def start_children(w, ctx, target, *args):
+    """Starts `w.children` processes `target(i, start_line, finish_line, *args)` and announces
+    them. Returns (procs, start_line, finish_line); `target` calls die_with_parent() first."""
+    start_line, finish_line = Checkpoint(ctx), Checkpoint(ctx)
+    # daemon: if the workload fails, multiprocessing terminates them at exit instead of
+    # waiting forever for children held at a checkpoint.
+    procs = [ctx.Process(target=target, args=(i, start_line, finish_line) + tuple(args), daemon=True)
+             for i in range(w.children)]
+    for proc in procs:
+        proc.start()
+    w.children_started([proc.pid for proc in procs])
+    return procs, start_line, finish_line
+
+
+def operate_children(w, procs, start_line, finish_line, before_operated=None):
+    """The measuring shape of the Process workloads: `forked` once all are up, `operated` once all
+    have operated (still alive), then release and join. `before_operated()` may emit facts."""
+    start_line.wait_all(len(procs), procs=procs)
+    w.phase("forked")
+    start_line.release()
+    finish_line.wait_all(len(procs), procs=procs)
+    if before_operated is not None:
+        before_operated()
+    w.phase("operated")
+    check_alive(procs)
+    finish_line.release()
+    join_all(procs)
+
+
+def join_all(procs):
+    for proc in procs:
+        proc.join()
+    for index, proc in enumerate(procs):
+        if proc.exitcode != 0:
+            raise RuntimeError("child %d (child %d of %d) %s" % (
+                proc.pid, index + 1, len(procs), describe_exit(proc.exitcode)))
+
+
+def run_pool_tasks(w, pool, start_line, finish_line, func, iterable, timeout=600):
+    """The measuring shape of the Pool workloads; returns the tasks' results.
+
+    Announces the pool's workers, waits until every one is up (its initializer called
+    `start_line.arrive()`), measures `forked`, then submits `func` over `iterable` with
+    chunksize=1 - one task per worker, since each task holds its worker at `finish_line` until
+    released - waits until every task holds, measures `operated`, releases them and collects the
+    results. The pool is closed and joined; if anything failed, abandoned (see abandon_pool).
+    """
+    finished = False
+    workers = list(pool._pool)
+    try:
+        w.children_started([p.pid for p in workers])
+        start_line.wait_all(len(workers), timeout, procs=workers)
+        w.phase("forked")
+        check_alive(workers)
+        result = pool.map_async(func, iterable, chunksize=1)
+        finish_line.wait_all(len(workers), timeout, procs=workers)
+        w.phase("operated")
+        check_alive(workers)
+        finish_line.release()
+        values = result.get(timeout=timeout)
+        finished = True
+        return values
+    finally:
+        if finished:
+            pool.close()
+            pool.join()
+        else:
+            abandon_pool(pool, workers)
+
+
+def abandon_pool(pool, workers, timeout=5):
+    """Tears a failed pool down without hanging.
+
+    Pool.terminate() can block forever: it takes the task queue's read lock, which an idle
+    worker holds while it waits for a task - forever, if that worker was killed. So the workers
+    are SIGKILLed first, and terminate() runs in a daemon thread given `timeout` seconds (it
+    is then marked done, so the exit handlers do not call it again).
+    """
+    for proc in workers:
+        if proc.exitcode is None:
+            proc.kill()
+    for proc in workers:
+        proc.join(timeout)
+    stopper = threading.Thread(target=pool.terminate, daemon=True)
+    stopper.start()
+    stopper.join(timeout)

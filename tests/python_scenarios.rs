@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{child_truth, claim, region_copied_pages, run_scenario};
+use common::{
+    all_gone_within, child_truth, claim, region_copied_pages, run_scenario, start_paused,
+};
 use serde_json::Value;
 
 fn venv_python() -> String {
@@ -180,4 +182,34 @@ fn has_numpy(python: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+#[test]
+fn a_killed_python_worker_fails_the_run_naming_the_signal_and_leaves_nothing() {
+    for scenario in ["py-numpy-sum", "py-pool-global"] {
+        let python = venv_python();
+        let (mut memlab, workload, children, mut stderr) = start_paused(
+            scenario,
+            &["--size", "16MiB", "--children", "2", "--python", &python],
+            "forked",
+        );
+        assert_eq!(children.len(), 2);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(children[0]),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        std::io::Write::write_all(memlab.stdin.as_mut().unwrap(), b"\n").unwrap();
+        let status = memlab.wait().unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        assert_eq!(status.code(), Some(1), "{scenario}: {text}");
+        assert!(text.contains("SIGKILL"), "{scenario}: {text}");
+        let mut everyone = children.clone();
+        everyone.push(workload);
+        assert!(
+            all_gone_within(&everyone, 5.0),
+            "{scenario}: left behind {everyone:?}"
+        );
+    }
 }

@@ -3,63 +3,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
+use std::io::{BufReader, Write};
+use std::process::Child;
 
 use common::{alive, all_gone_within, memlab, stderr_of};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-/// Starts a scenario paused at `phase` and returns it with the workload and children pids.
 fn start_paused(phase: &str) -> (Child, i32, Vec<i32>, BufReader<std::process::ChildStderr>) {
-    let out = tempfile::tempdir().unwrap();
-    let mut child = memlab()
-        .args([
-            "scenario",
-            "array-read",
-            "--size",
-            "16MiB",
-            "--children",
-            "3",
-            "--pause-at",
-            phase,
-            "--out",
-        ])
-        .arg(out.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "memlab ended before pausing"
-        );
-        if line.starts_with("paused at phase") {
-            break;
-        }
-    }
-    // "paused at phase 'forked': workload pid 123, children [124, 125]; press Enter…"
-    let workload: i32 = line
-        .split("workload pid ")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let inside = line.split('[').nth(1).unwrap().split(']').next().unwrap();
-    let children: Vec<i32> = inside
-        .split(", ")
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (child, workload, children, stderr)
+    common::start_paused("array-read", &["--size", "16MiB", "--children", "3"], phase)
 }
 
 fn rest_of(mut stderr: BufReader<std::process::ChildStderr>) -> String {

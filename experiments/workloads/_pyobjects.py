@@ -2,17 +2,13 @@
 
 - where CPython keeps a list's pointer array (`ob_item`) and the objects it points to, so that a
   workload can declare them as regions (`pointers`, `objects`);
-- how many bytes pymalloc really hands out for a small object, to size a data set to `--size`;
-- starting `multiprocessing.Process` children held by two checkpoints, and waiting for them
-  while noticing a child that died (named by its signal, as docs/protocol.md asks).
+- how many bytes pymalloc really hands out for a small object, to size a data set to `--size`.
+The children's life cycle (start, checkpoints, join) is in memlab_client.
 """
 import ctypes
-import signal
 import sys
-import time
 from itertools import islice
 
-from memlab_client import Checkpoint, ProtocolError
 
 POINTER_BYTES = ctypes.sizeof(ctypes.c_void_p)
 
@@ -76,115 +72,108 @@ def list_pointer_array(lst):
     return items, items + count * POINTER_BYTES
 
 
-def object_span(seq, skip=0):
+def mapped_ranges():
+    """The address ranges mapped in this process now: [(start, end), ...], ascending."""
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            low, high = (int(part, 16) for part in line.split()[0].split("-"))
+            ranges.append((low, high))
+    return ranges
+
+
+def _unmapped_parts(start, end, ranges):
+    """The parts of [start, end) that lie outside every one of `ranges` (ascending)."""
+    parts = []
+    cursor = start
+    for low, high in ranges:
+        if high <= cursor:
+            continue
+        if low >= end:
+            break
+        if low > cursor:
+            parts.append((cursor, low))
+        cursor = max(cursor, high)
+        if cursor >= end:
+            break
+    if cursor < end:
+        parts.append((cursor, end))
+    return parts
+
+
+def object_span(seq, skip=0, mapped_before=None):
     """(start, end, count) of the address range holding the objects of `seq[skip:]`.
 
     From the lowest object's GC header (or pre-header) to the end of the highest object, so it
     covers every page those objects touch. `skip` leaves out leading objects that the data's
     construction did not allocate (e.g. the small ints 0..256 of list(range(n)): they live in the
     interpreter, far away, and would stretch the span over unrelated memory).
+
+    `mapped_before` (mapped_ranges() taken just before the objects were built) narrows the span
+    to memory mapped by the construction: the first objects built fill free blocks in pymalloc
+    arenas that the interpreter was already using, among its own objects (functions, dicts,
+    modules) whose reference counts every process keeps writing; those pages would be counted
+    as the data's copies. The span then becomes the largest part of [lowest, highest) that was
+    not mapped before, and `count` the objects inside it (usually all but a few thousand).
     The objects are expected to be of one type and size (the workloads build them so).
     """
     lowest = min(islice(seq, skip, None), key=id)
     highest = max(islice(seq, skip, None), key=id)
     before = sys.getsizeof(lowest) - lowest.__sizeof__()  # PyGC_Head and pre-header, if any
-    return id(lowest) - before, id(highest) + highest.__sizeof__(), len(seq) - skip
+    start, end = id(lowest) - before, id(highest) + highest.__sizeof__()
+    count = len(seq) - skip
+    if mapped_before:
+        parts = _unmapped_parts(start, end, mapped_before)
+        if parts:
+            start, end = max(parts, key=lambda part: part[1] - part[0])
+            count = sum(1 for obj in islice(seq, skip, None) if start <= id(obj) < end)
+    return start, end, count
 
 
-def declare_list_regions(w, data, skip=0, objects=True):
-    """Declares `pointers` (the list's item array) then `objects` (the span of its elements),
-    and records their sizes as facts; returns the object count (0 without objects)."""
+def seal_pymalloc(arena_bytes=1 << 20):
+    """Fills pymalloc's partly used pools and its current arena; keep the result alive.
+
+    After the data is built, the next small allocations (the parent's and, after the fork, the
+    children's: multiprocessing's start-up, the checkpoints, a collection's temporaries) would
+    go to the pools and the arena where the data's last objects were placed, writing pages of
+    the `objects` region that hold data: those pages would count as copied though no data was
+    touched. Called after the data is built and measured, before forking, this ballast - a
+    16 KiB pool's worth of every 16-byte size class up to 512 bytes, then a few arenas' worth of
+    512-byte blocks - fills those pools and that arena, so later allocations start in fresh
+    ones. Its objects are not tracked by the GC (object(), float, bytes) and never touched
+    again.
+    """
+    ballast = []
+    for size in range(16, 513, 16):
+        if size == 16:
+            ballast.extend(object() for _ in range(16384 // 16))
+        elif size == 32:
+            ballast.extend(float(i) for i in range(16384 // 32))
+        else:  # a bytes object of n bytes takes 33 + n
+            ballast.extend(bytes(size - 33) for _ in range(16384 // size + 1))
+    ballast.extend(bytes(512 - 33) for _ in range(2 * arena_bytes // 512))
+    return ballast
+
+
+def declare_list_regions(w, data, skip=0, objects=True, mapped_before=None):
+    """Declares `pointers` (the list's item array) then `objects` (the span of its elements,
+    see object_span), and records their sizes as facts; returns the object count in the span
+    (0 without objects)."""
     start, end = list_pointer_array(data)
     w.region("pointers", start, end)
     w.fact("pointers_bytes", end - start)
     if not objects or len(data) <= skip:
         return 0
-    start, end, count = object_span(data, skip)
+    start, end, count = object_span(data, skip, mapped_before)
     w.region("objects", start, end)
     # How much of the span the objects themselves fill (pymalloc pools have some slack).
+    if footprint(data[skip]) == footprint(data[-1]):
+        objects_bytes = count * footprint(data[-1])
+    else:  # e.g. strings of different lengths
+        objects_bytes = sum(footprint(obj) for obj in islice(data, skip, None)
+                            if start <= id(obj) < end)
     w.fact("objects_count", count)
-    w.fact("objects_bytes", count * footprint(data[skip]))
+    w.fact("objects_outside_region", len(data) - skip - count)
+    w.fact("objects_bytes", objects_bytes)
     w.fact("objects_span_bytes", end - start)
     return count
-
-
-# -- children -------------------------------------------------------------------------------
-def describe_exit(code):
-    if code is not None and code < 0:
-        try:
-            return "was killed by %s" % signal.Signals(-code).name
-        except ValueError:
-            return "was killed by signal %d" % -code
-    return "exited with status %s" % code
-
-
-def wait_all(checkpoint, count, procs, timeout=600):
-    """Waits until `count` workers reached `checkpoint`, failing (with the signal named) as soon
-    as one of `procs` (multiprocessing Process objects, e.g. `pool._pool`) has ended instead."""
-    deadline = time.monotonic() + timeout
-    remaining = count
-    while remaining:
-        try:
-            checkpoint.wait_all(1, timeout=0.2)
-            remaining -= 1
-            continue
-        except ProtocolError:
-            pass
-        for index, proc in enumerate(procs):
-            code = proc.exitcode
-            if code is not None:
-                raise RuntimeError("child %d (child %d of %d) %s" % (
-                    proc.pid, index + 1, len(procs), describe_exit(code)))
-        if time.monotonic() > deadline:
-            raise ProtocolError("%d of %d workers never reached the checkpoint"
-                                % (remaining, count))
-
-
-def start_children(w, ctx, target, *args):
-    """Starts `w.children` processes `target(i, start_line, finish_line, *args)` and announces
-    them. Returns (procs, start_line, finish_line); `target` calls die_with_parent() first."""
-    start_line, finish_line = Checkpoint(ctx), Checkpoint(ctx)
-    procs = [ctx.Process(target=target, args=(i, start_line, finish_line) + tuple(args))
-             for i in range(w.children)]
-    for proc in procs:
-        proc.start()
-    w.children_started([proc.pid for proc in procs])
-    return procs, start_line, finish_line
-
-
-def join_all(procs):
-    for index, proc in enumerate(procs):
-        proc.join()
-        if proc.exitcode != 0:
-            raise RuntimeError("child %d (child %d of %d) %s" % (
-                proc.pid, index + 1, len(procs), describe_exit(proc.exitcode)))
-
-
-def run_pool_tasks(w, pool, start_line, finish_line, func, iterable, timeout=600):
-    """The measuring shape of the Pool workloads; returns the tasks' results.
-
-    Announces the pool's workers, waits until every one is up (its initializer called
-    `start_line.arrive()`), measures `forked`, then submits `func` over `iterable` with
-    chunksize=1 - one task per worker, since each task holds its worker at `finish_line` until
-    released - waits until every task holds, measures `operated`, releases them and collects the
-    results. The pool is closed and joined (terminated first if anything failed).
-    """
-    finished = False
-    try:
-        workers = list(pool._pool)
-        w.children_started([p.pid for p in workers])
-        wait_all(start_line, len(workers), workers, timeout)
-        w.phase("forked")
-        result = pool.map_async(func, iterable, chunksize=1)
-        wait_all(finish_line, len(workers), workers, timeout)
-        w.phase("operated")
-        finish_line.release()
-        values = result.get(timeout=timeout)
-        finished = True
-        return values
-    finally:
-        if finished:
-            pool.close()
-        else:
-            pool.terminate()  # e.g. workers still held at a checkpoint
-        pool.join()

@@ -20,9 +20,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import die_with_parent, run  # noqa: E402
-from _pyobjects import (POINTER_BYTES, declare_list_regions, footprint, join_all,  # noqa: E402
-                        start_children, wait_all)
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
+from memlab_client import die_with_parent, operate_children, run, start_children  # noqa: E402
+from _pyobjects import POINTER_BYTES, declare_list_regions, footprint, mapped_ranges, seal_pymalloc  # noqa: E402
 
 data = None
 
@@ -44,14 +44,16 @@ def make_body(freeze):
         # N containers: the pointer array plus one 64-byte empty list each come to --size.
         # (Beyond the documents: --scale paper has no sizes of its own and uses --size.)
         N = max(1, w.size_bytes // (POINTER_BYTES + footprint([])))
+        mapped_before = mapped_ranges()
         data = [[] for _ in range(N)]
         if not gc.is_tracked(data[0]):
             raise RuntimeError("an empty list is not tracked by the GC here")
-        declare_list_regions(w, data)
+        declare_list_regions(w, data, mapped_before=mapped_before)
         w.fact("N", N)
         w.fact("tracked_objects", N)
         w.fact("gc_enabled", gc.isenabled())
         w.phase("allocated")
+        ballast = seal_pymalloc()  # kept alive until the children are done; see seal_pymalloc
 
         collected = ctx.Array("q", w.children, lock=False)
         seconds = ctx.Array("d", w.children, lock=False)
@@ -62,15 +64,13 @@ def make_body(freeze):
         w.fact("gc_frozen", bool(freeze))
         w.fact("gc_freeze_count", gc.get_freeze_count())
         procs, start_line, finish_line = start_children(w, ctx, worker, collected, seconds)
-        wait_all(start_line, w.children, procs)
-        w.phase("forked")
-        start_line.release()
-        wait_all(finish_line, w.children, procs)
-        w.fact("gc_collected_in_child", list(collected))
-        w.fact("child_operation_seconds", [round(s, 6) for s in seconds])
-        w.phase("operated")
-        finish_line.release()
-        join_all(procs)
+
+        def report():
+            w.fact("gc_collected_in_child", list(collected))
+            w.fact("child_operation_seconds", [round(s, 6) for s in seconds])
+
+        operate_children(w, procs, start_line, finish_line, before_operated=report)
+        del ballast
         if freeze:
             gc.unfreeze()
     return body

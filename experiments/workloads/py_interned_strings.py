@@ -17,17 +17,18 @@ import platform
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import die_with_parent, run  # noqa: E402
-from _pyobjects import (POINTER_BYTES, declare_list_regions, footprint, join_all,  # noqa: E402
-                        start_children, wait_all)
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
+from memlab_client import die_with_parent, operate_children, run, start_children  # noqa: E402
+from _pyobjects import POINTER_BYTES, declare_list_regions, footprint, mapped_ranges, seal_pymalloc  # noqa: E402
 
 data = None
 # Not "s%d": "s1" and "s2" are interned by the interpreter already, and sys.intern would hand
 # back those strings (allocated elsewhere) instead of the list's own.
 PREFIX = "memlab_s"
 # What one more interned string costs in the interpreter's table of interned strings (a dict):
-# a 16-byte (3.11+; 24 before) entry plus its index, with the table between 1/3 and 2/3 full.
-INTERN_TABLE_BYTES = 40
+# a 16-byte (3.11+; 24 before) entry plus its index, with the table between 1/3 and 2/3 full
+# (measured: about 40 bytes, 49 before 3.11).
+INTERN_TABLE_BYTES = 40 if sys.version_info >= (3, 11) else 49
 
 
 def is_immortal(obj):
@@ -58,12 +59,15 @@ def body(w):
     ctx = mp.get_context("fork")
     w.phase("baseline")
     # Beyond the documents: --scale paper has no sizes of its own and uses --size.
-    per_string = POINTER_BYTES + footprint(PREFIX + str(10 ** 7)) + INTERN_TABLE_BYTES
-    N = max(1, w.size_bytes // per_string)
-    # data = [sys.intern(PREFIX + str(i)) for i in range(N)], in two passes: all the strings first, then
-    # interning them in place. The strings are then packed in their own pymalloc arenas and the
-    # interpreter's table of interned strings (which grows by reallocation while interning) is
-    # not interleaved with them, so the `objects` region holds strings only.
+    N = 10 ** 6
+    for _ in range(3):  # a string's size depends on how many digits N has
+        per_string = POINTER_BYTES + footprint(PREFIX + str(N)) + INTERN_TABLE_BYTES
+        N = max(1, w.size_bytes // per_string)
+    # data = [sys.intern(PREFIX + str(i)) for i in range(N)], in two passes: all the strings
+    # first, then interning them in place. The strings are then packed in their own pymalloc
+    # arenas, and the interpreter's table of interned strings (which grows by reallocation
+    # while interning) is not interleaved with them: the `objects` region holds strings only.
+    mapped_before = mapped_ranges()
     data = [None] * N
     for i in range(N):
         data[i] = PREFIX + str(i)
@@ -74,21 +78,17 @@ def body(w):
         data[i] = s
     if not_new:
         raise RuntimeError("%d of the strings were interned already" % not_new)
-    declare_list_regions(w, data)
+    declare_list_regions(w, data, mapped_before=mapped_before)
     w.fact("N", N)
     w.fact("python_version", platform.python_version())
     w.fact("interned_immortal", is_immortal(data[-1]))
     w.fact("interned_refcount", sys.getrefcount(data[-1]))
     w.phase("allocated")
+    ballast = seal_pymalloc()  # kept alive until the children are done; see seal_pymalloc
 
     procs, start_line, finish_line = start_children(w, ctx, worker)
-    wait_all(start_line, w.children, procs)
-    w.phase("forked")
-    start_line.release()
-    wait_all(finish_line, w.children, procs)
-    w.phase("operated")
-    finish_line.release()
-    join_all(procs)
+    operate_children(w, procs, start_line, finish_line)
+    del ballast
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import Checkpoint, die_with_parent, doc001_free_bytes, require, run  # noqa: E402
+from memlab_client import (  # noqa: E402
+    die_with_parent, doc001_free_bytes, operate_children, require, run, start_children)
 
 data = None
 
@@ -16,7 +17,7 @@ data = None
 def worker(i, start_line, finish_line, free_after):
     die_with_parent()
     start_line.arrive_and_wait()
-    x = data.sum()  # Exercise access to data (the document's operation)
+    data.sum()  # Exercise access to data (the document's `x = data.sum()`)
     free_after[i] = doc001_free_bytes()
     finish_line.arrive_and_wait()
 
@@ -37,24 +38,10 @@ def body(w):
     w.fact("doc001_free_bytes_after_allocating", doc001_free_bytes())
     w.phase("allocated")
 
-    start_line, finish_line = Checkpoint(ctx), Checkpoint(ctx)
     free_after = ctx.Array("q", w.children, lock=False)
-    procs = [ctx.Process(target=worker, args=(i, start_line, finish_line, free_after))
-             for i in range(w.children)]
-    for proc in procs:
-        proc.start()
-    w.children_started([p.pid for p in procs])
-    start_line.wait_all(w.children)
-    w.phase("forked")
-    start_line.release()
-    finish_line.wait_all(w.children)
-    w.fact("doc001_free_bytes_in_children", list(free_after))
-    w.phase("operated")
-    finish_line.release()
-    for proc in procs:
-        proc.join()
-        if proc.exitcode != 0:
-            raise RuntimeError("child %d exited with %s" % (proc.pid, proc.exitcode))
+    procs, start_line, finish_line = start_children(w, ctx, worker, free_after)
+    operate_children(w, procs, start_line, finish_line, before_operated=lambda: w.fact(
+        "doc001_free_bytes_in_children", list(free_after)))
 
 
 if __name__ == "__main__":

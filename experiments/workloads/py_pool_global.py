@@ -13,11 +13,15 @@ The start method comes from `op` (the start-method variants of the scenario):
   which runs the module-level construction again: one private copy per worker, made when the
   worker starts (before `forked`), not by the task.
 - `forkserver`: workers are forked by a server process that multiprocessing starts on first
-  use. By default the server preloads `__main__` (set_forkserver_preload's default
-  `['__main__']`), i.e. imports this script, which builds one more copy in the server; the
-  workers fork from it and share the server's copy.
-- `forkserver-nopreload`: forkserver with `set_forkserver_preload([])`: the server imports
-  nothing, every worker imports this script itself, and each builds its own copy (like spawn).
+  use. Its preload list defaults to `['__main__']`: the server should import this script,
+  build one more copy, and the workers, forked from it, share that copy. But that preload
+  never happened from 2013 until CPython gh-126631 was fixed in September 2025 (3.13 and 3.14
+  branches; never in 3.12 or older): the server was not given the script's path (a key was
+  renamed to `init_main_from_path`), so every worker re-imports the script itself and builds
+  its own copy, as with spawn. Fact `forkserver_preloaded_main` says which happened.
+- `forkserver-nopreload`: forkserver with `set_forkserver_preload([])`: the server never
+  imports the script; every worker builds its own copy (the same as `forkserver` where the
+  preload is broken).
 
 The workload process builds its global in body(), after the `baseline` phase, so that the
 parent's data is measurable; every other process builds it at import (`__name__ !=
@@ -30,8 +34,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import Checkpoint, die_with_parent, require, run  # noqa: E402
-from _pyobjects import run_pool_tasks  # noqa: E402
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
+from memlab_client import Checkpoint, die_with_parent, require, run, run_pool_tasks  # noqa: E402
 
 START_METHODS = {"fork": "fork", "spawn": "spawn", "forkserver": "forkserver",
                  "forkserver-nopreload": "forkserver"}
@@ -129,8 +133,12 @@ def body(w):
         raise RuntimeError("the workers did not read zeros: %r" % (results,))
     names = {os.getpid(): "parent"}
     names.update({pid: name for name, pid in helpers.items()})
-    w.fact("instance_built_by", [names.get(built_by, "worker" if built_by == worker else
-                                           "other") for _, _, built_by, worker in results])
+    built_by = [names.get(builder, "worker" if builder == worker else "other")
+                for _, _, builder, worker in results]
+    w.fact("instance_built_by", built_by)
+    if method == "forkserver":
+        # False where CPython gh-126631 is not fixed: see the module docstring.
+        w.fact("forkserver_preloaded_main", all(b == "forkserver" for b in built_by))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import Checkpoint, die_with_parent, require, run  # noqa: E402
-from _pyobjects import run_pool_tasks  # noqa: E402
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
+from memlab_client import Checkpoint, die_with_parent, require, run, run_pool_tasks  # noqa: E402
 
 _finish_line = None  # the worker's finish checkpoint, set by its initializer
 

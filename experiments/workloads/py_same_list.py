@@ -12,9 +12,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import die_with_parent, doc001_free_bytes, run  # noqa: E402
-from _pyobjects import (POINTER_BYTES, declare_list_regions, join_all,  # noqa: E402
-                        start_children, wait_all)
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
+from memlab_client import (  # noqa: E402
+    die_with_parent, doc001_free_bytes, operate_children, run, start_children)
+from _pyobjects import POINTER_BYTES, declare_list_regions  # noqa: E402
 
 data = None
 
@@ -45,14 +46,8 @@ def body(w):
 
     free_after = ctx.Array("q", w.children, lock=False)
     procs, start_line, finish_line = start_children(w, ctx, worker, free_after)
-    wait_all(start_line, w.children, procs)
-    w.phase("forked")
-    start_line.release()
-    wait_all(finish_line, w.children, procs)
-    w.fact("doc001_free_bytes_in_children", list(free_after))
-    w.phase("operated")
-    finish_line.release()
-    join_all(procs)
+    operate_children(w, procs, start_line, finish_line, before_operated=lambda: w.fact(
+        "doc001_free_bytes_in_children", list(free_after)))
 
 
 if __name__ == "__main__":

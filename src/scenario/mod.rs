@@ -200,22 +200,24 @@ static SCENARIOS: &[ScenarioDef] = &[
     ScenarioDef {
         paper_size_bytes: Some(4 * GB),
         in_version_matrix: true,
+        ops: &["sum"],
         ..python(
             "py-list-sum",
             "001",
             "sum(list(range(N))) in children: the int objects are copied",
-            "py_list_sum.py",
+            "py_list_ints.py",
             1.0,
         )
     },
     ScenarioDef {
         paper_size_bytes: Some(4 * GB),
         in_version_matrix: true,
+        ops: &["iter"],
         ..python(
             "py-list-iter",
             "001",
             "for x in data: the int objects are copied",
-            "py_list_iter.py",
+            "py_list_ints.py",
             1.0,
         )
     },

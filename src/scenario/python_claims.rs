@@ -36,7 +36,7 @@ pub(super) fn evaluate(b: &ClaimBuilder, children: &[ChildFigures]) -> Vec<Claim
             children,
             "with spawn, every worker re-imports the main module and builds its own copy of the global",
         )],
-        "py-pool-global-forkserver" => vec![forkserver_claim(b)],
+        "py-pool-global-forkserver" => vec![forkserver_claim(b, children)],
         "py-numpy-sum" => vec![shared_claim(
             b,
             children,
@@ -150,40 +150,66 @@ fn fact_claim_missing(b: &ClaimBuilder, id: &str, statement: &str, fact: &str) -
     )
 }
 
-/// Forkserver workers are forked from the forkserver, not from the parent: they share the
-/// forkserver's copy of the data (preloaded `__main__`), so the data exists twice in the tree,
-/// not once per worker.
-fn forkserver_claim(b: &ClaimBuilder) -> Claim {
-    let statement = "with forkserver, workers fork from the forkserver process: they share its copy of the \
-                     global, so the tree holds the data about twice (parent + forkserver), not once per worker";
+/// Forkserver workers are forked from the forkserver, not from the parent. If the forkserver
+/// preloaded `__main__`, they share its copy of the global (the tree holds the data about
+/// twice); if it did not, each worker re-imports the script and builds its own copy, like spawn.
+/// CPython skipped that preload silently until the fix for gh-126631 (3.13 and 3.14 branches,
+/// September 2025): the workload reports what happened, and the rule follows it.
+fn forkserver_claim(b: &ClaimBuilder, children: &[ChildFigures]) -> Claim {
     let result = b.result;
-    let (Some(unique), data) = (result.summary.tree_unique_bytes, result.data_bytes) else {
-        return b.claim(
-            "data-twice",
-            statement,
-            "",
-            0.0,
-            2.0,
-            "copies of the data",
-            None,
-            Some("needs the tree-unique footprint (page truth with frame numbers)".into()),
-        );
-    };
-    let copies = if data == 0 {
-        0.0
-    } else {
-        unique as f64 / data as f64
-    };
-    b.claim(
-        "data-twice",
-        statement,
-        "tree-unique bytes / data_bytes between 1.5 and 2.5 (not children + 1)",
-        copies,
-        2.0,
-        "copies of the data",
-        Some((1.5..=2.5).contains(&copies)),
-        None,
-    )
+    match result
+        .facts
+        .get("forkserver_preloaded_main")
+        .and_then(|v| v.as_bool())
+    {
+        Some(false) => {
+            let mut claim = private_copy_claim(
+                b,
+                children,
+                "forkserver did not preload __main__ on this interpreter (CPython gh-126631): every \
+                 worker re-imports the script and builds its own copy of the global, as with spawn",
+            );
+            claim.id = format!("{}/copy-per-worker-without-preload", result.scenario);
+            claim.note = Some(format!(
+                "Python {}: the forkserver's preload of __main__ was skipped",
+                result.machine.python_version.as_deref().unwrap_or("?")
+            ));
+            claim
+        }
+        Some(true) => {
+            let statement = "with __main__ preloaded, forkserver workers share the forkserver's copy of \
+                             the global: the tree holds the data about twice (parent + forkserver)";
+            let Some(unique) = result.summary.tree_unique_bytes else {
+                return b.claim(
+                    "data-twice",
+                    statement,
+                    "",
+                    0.0,
+                    2.0,
+                    "copies of the data",
+                    None,
+                    Some("needs the tree-unique footprint (page truth with frame numbers)".into()),
+                );
+            };
+            let copies = data_fraction(unique, result.data_bytes);
+            b.claim(
+                "data-twice",
+                statement,
+                "tree-unique bytes / data_bytes between 1.5 and 2.5 (not children + 1)",
+                copies,
+                2.0,
+                "copies of the data",
+                Some(result.data_bytes > 0 && (1.5..=2.5).contains(&copies)),
+                None,
+            )
+        }
+        None => fact_claim_missing(
+            b,
+            "forkserver-sharing",
+            "forkserver workers share the forkserver's copy only when __main__ was preloaded",
+            "forkserver_preloaded_main",
+        ),
+    }
 }
 
 fn small_pickle_claim(b: &ClaimBuilder) -> Claim {

@@ -121,3 +121,59 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Starts `memlab scenario NAME ARGS… --pause-at PHASE` and returns it once paused, with the
+/// workload's pid, its children's pids, and the rest of its stderr.
+pub fn start_paused(
+    name: &str,
+    args: &[&str],
+    phase: &str,
+) -> (
+    std::process::Child,
+    i32,
+    Vec<i32>,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let out = tempfile::tempdir().unwrap();
+    let mut child = memlab()
+        .args(["scenario", name])
+        .args(args)
+        .args(["--pause-at", phase, "--out"])
+        .arg(out.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "memlab ended before pausing"
+        );
+        if line.starts_with("paused at phase") {
+            break;
+        }
+    }
+    // "paused at phase 'forked': workload pid 123, children [124, 125]; press Enter…"
+    let workload: i32 = line
+        .split("workload pid ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let inside = line.split('[').nth(1).unwrap().split(']').next().unwrap();
+    let children: Vec<i32> = inside
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (child, workload, children, stderr)
+}
