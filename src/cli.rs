@@ -90,6 +90,10 @@ pub struct ScenarioArgs {
     /// Show the workload's stderr as it runs.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Timeline: milliseconds between two statm samples of the tree (smaps_rollup as often as
+    /// its cost allows); 0 records no timeline.
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    pub sample_interval: u64,
     /// Hold the tree after measuring this phase (e.g. forked, operated) until Enter is
     /// pressed, to inspect it with other tools.
     #[arg(long, value_name = "PHASE")]
@@ -140,6 +144,7 @@ impl ScenarioArgs {
             out: matrix.out.join("matrix"),
             timeout: matrix.timeout,
             verbose: false,
+            sample_interval: 10,
             pause_at: None,
             workload_cmd: None,
         }
@@ -288,6 +293,11 @@ impl ScenarioArgs {
                     .min(crate::orchestrator::session::DEFAULT_HELLO_TIMEOUT),
                 echo_stderr: self.verbose,
                 pause_at: self.pause_at.clone(),
+                sampler: (self.sample_interval > 0).then(|| {
+                    crate::orchestrator::sampler::SamplerConfig {
+                        statm_interval: Duration::from_millis(self.sample_interval),
+                    }
+                }),
             },
             workload_command: self.workload_cmd.clone(),
         })

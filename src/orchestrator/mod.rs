@@ -4,6 +4,7 @@
 pub mod guard;
 pub mod measure;
 pub mod preflight;
+pub mod sampler;
 pub mod session;
 pub mod summary;
 
@@ -148,7 +149,7 @@ fn assemble(
         runs: vec![summary.clone()],
         summary,
         claims: Vec::new(),
-        timeline: Default::default(),
+        timeline: outcome.timeline,
     };
     if result.status == RunStatus::Completed {
         result.claims = claims::evaluate(&result);

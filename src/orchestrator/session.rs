@@ -11,11 +11,12 @@ use anyhow::Context;
 
 use super::guard::{self, TreeGuard};
 use super::measure::TreeMeasurement;
+use super::sampler::{Sampler, SamplerConfig};
 use crate::error::MemlabError;
 use crate::protocol::{
     self, MAX_LINE_BYTES, OrchestratorMessage, PROTOCOL_VERSION, WorkloadMessage,
 };
-use crate::result::{Phase, Region, Skip};
+use crate::result::{Phase, Region, Skip, Timeline};
 
 /// How long a workload may take to say hello (Python importing numpy counts).
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,6 +34,8 @@ pub struct SessionOptions {
     pub echo_stderr: bool,
     /// Hold the tree after measuring this phase until a line arrives on stdin.
     pub pause_at: Option<String>,
+    /// The timeline sampler's settings; None: no timeline.
+    pub sampler: Option<SamplerConfig>,
 }
 
 impl Default for SessionOptions {
@@ -42,6 +45,7 @@ impl Default for SessionOptions {
             message_timeout: DEFAULT_MESSAGE_TIMEOUT,
             echo_stderr: false,
             pause_at: None,
+            sampler: Some(SamplerConfig::default()),
         }
     }
 }
@@ -57,6 +61,7 @@ pub struct SessionOutcome {
     pub facts: BTreeMap<String, serde_json::Value>,
     pub skip: Option<Skip>,
     pub wall_seconds: f64,
+    pub timeline: Timeline,
 }
 
 /// Called at each phase, after it was measured (progress display).
@@ -89,6 +94,12 @@ pub fn run_session(
     let stderr = tree.child_mut().stderr.take().expect("piped");
     let lines = spawn_line_reader(stdout);
     let stderr_tail = spawn_stderr_keeper(stderr, options.echo_stderr);
+    let sampler = match options.sampler {
+        Some(config) => {
+            Some(Sampler::start(tree.pid(), started, config).context("starting the sampler")?)
+        }
+        None => None,
+    };
 
     let mut session = Session {
         workload,
@@ -101,9 +112,13 @@ pub fn run_session(
         said_hello: false,
         done: false,
         measurement: TreeMeasurement::default(),
+        sampler,
     };
     let result = session.converse(observer);
     let mut outcome = std::mem::take(&mut session.outcome);
+    if let Some(sampler) = session.sampler.take() {
+        outcome.timeline = sampler.finish();
+    }
     drop(session);
     outcome.wall_seconds = started.elapsed().as_secs_f64();
     tree.finish();
@@ -122,6 +137,7 @@ struct Session<'a> {
     said_hello: bool,
     done: bool,
     measurement: TreeMeasurement,
+    sampler: Option<Sampler>,
 }
 
 impl Session<'_> {
@@ -174,6 +190,10 @@ impl Session<'_> {
                             self.outcome.children.push(pid);
                         }
                     }
+                    self.marker("children", &self.outcome.children.len().to_string());
+                    if let Some(sampler) = &self.sampler {
+                        sampler.set_children(&self.outcome.children);
+                    }
                 }
                 WorkloadMessage::Fact { name, value } => {
                     self.outcome.facts.insert(name, value);
@@ -181,6 +201,11 @@ impl Session<'_> {
                 WorkloadMessage::Phase { name } => {
                     if self.outcome.phases.iter().any(|p| p.name == name) {
                         return Err(self.protocol_error(format!("phase '{name}' announced twice")));
+                    }
+                    self.marker("phase", &name);
+                    // The children's operation runs from the go after `forked` to `operated`.
+                    if name == "operated" {
+                        self.marker("operation-end", "");
                     }
                     let phase = self.measure_phase(name)?;
                     observer(&phase);
@@ -190,6 +215,14 @@ impl Session<'_> {
                         self.pause()?;
                     }
                     self.send(&OrchestratorMessage::Go)?;
+                    if self
+                        .outcome
+                        .phases
+                        .last()
+                        .is_some_and(|p| p.name == "forked")
+                    {
+                        self.marker("operation-start", "");
+                    }
                 }
                 WorkloadMessage::Skip { reason, install } => {
                     self.outcome.skip = Some(Skip { reason, install });
@@ -205,10 +238,17 @@ impl Session<'_> {
                     .into());
                 }
                 WorkloadMessage::Done => {
+                    self.marker("done", "");
                     self.done = true;
                     return self.wait_for_exit(false);
                 }
             }
+        }
+    }
+
+    fn marker(&self, kind: &str, name: &str) {
+        if let Some(sampler) = &self.sampler {
+            sampler.event(kind, name);
         }
     }
 
@@ -324,6 +364,9 @@ impl Session<'_> {
             &self.outcome.children,
             &self.outcome.regions,
         )?;
+        if let Some(sampler) = &self.sampler {
+            sampler.record(phase_sample(time_s, &snapshot.processes));
+        }
         Ok(Phase {
             name,
             time_s,
@@ -451,4 +494,28 @@ fn attach_stderr(error: anyhow::Error, tail: &Arc<Mutex<VecDeque<String>>>) -> a
         }
     }
     error
+}
+
+/// A phase's measurement as a full timeline sample.
+fn phase_sample(
+    time_s: f64,
+    processes: &[crate::result::ProcessSnapshot],
+) -> crate::result::Sample {
+    crate::result::Sample {
+        time_s,
+        kind: crate::result::SampleKind::Rollup,
+        processes: processes
+            .iter()
+            .filter_map(|p| {
+                let rollup = p.rollup.as_ref()?;
+                Some(crate::result::ProcessSample {
+                    pid: p.pid,
+                    role: Some(p.role),
+                    rss_bytes: rollup.rss_bytes,
+                    pss_bytes: Some(rollup.pss_bytes),
+                    uss_bytes: Some(rollup.uss_bytes),
+                })
+            })
+            .collect(),
+    }
 }

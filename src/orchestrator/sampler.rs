@@ -1,0 +1,312 @@
+//! The timeline sampler: a thread of the orchestrator (never of the measured tree) that samples
+//! every process of the tree while the workload runs. `statm` (RSS only, a few microseconds) is
+//! read often; `smaps_rollup` (RSS, PSS, USS: a walk of every mapping) as often as its measured
+//! cost allows within a CPU budget. The protocol's events are kept as markers.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::kernel::rollup::read_rollup;
+use crate::kernel::tree::descendants;
+use crate::result::{
+    ProcessSample, Role, Sample, SampleKind, SamplerCost, Timeline, TimelineEvent,
+};
+
+/// Default interval between two `statm` samples.
+pub const DEFAULT_STATM_INTERVAL: Duration = Duration::from_millis(10);
+/// Share of one core the `smaps_rollup` samples may take: the rollup interval is stretched to
+/// the measured cost of a rollup divided by this.
+const ROLLUP_CPU_BUDGET: f64 = 0.05;
+/// Rollups are never closer than this, however cheap.
+const MIN_ROLLUP_INTERVAL: Duration = Duration::from_millis(50);
+/// Beyond this many samples of a kind, every other one is dropped and the interval doubled, so
+/// a long run keeps memlab's own memory bounded.
+const MAX_SAMPLES_PER_KIND: usize = 2000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SamplerConfig {
+    pub statm_interval: Duration,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            statm_interval: DEFAULT_STATM_INTERVAL,
+        }
+    }
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// Pids the workload announced as its children, and a flag raised when they change.
+    announced: Mutex<Vec<i32>>,
+    announced_changed: AtomicBool,
+    events: Mutex<Vec<TimelineEvent>>,
+    /// Full samples taken by the session at each phase, merged in at the end.
+    phase_samples: Mutex<Vec<Sample>>,
+    started: Instant,
+}
+
+/// A running sampler; [`Sampler::finish`] stops it and returns the timeline.
+pub struct Sampler {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Timeline>>,
+}
+
+impl Sampler {
+    /// Starts sampling the tree below `root` (the workload). `started` is the time origin.
+    pub fn start(root: i32, started: Instant, config: SamplerConfig) -> std::io::Result<Sampler> {
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            announced: Mutex::new(Vec::new()),
+            announced_changed: AtomicBool::new(false),
+            events: Mutex::new(Vec::new()),
+            phase_samples: Mutex::new(Vec::new()),
+            started,
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("memlab-sampler".into())
+            .spawn(move || sample_until_stopped(root, &worker, config))?;
+        Ok(Sampler {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn set_children(&self, pids: &[i32]) {
+        *self
+            .shared
+            .announced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = pids.to_vec();
+        self.shared.announced_changed.store(true, Ordering::SeqCst);
+    }
+
+    /// Adds a full sample taken elsewhere (the measurement of a phase: the exact moment).
+    pub fn record(&self, sample: Sample) {
+        self.shared
+            .phase_samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sample);
+    }
+
+    /// Records a protocol event as a marker on the timeline.
+    pub fn event(&self, kind: &str, name: &str) {
+        let time_s = self.shared.started.elapsed().as_secs_f64();
+        self.shared
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(TimelineEvent {
+                time_s,
+                kind: kind.to_string(),
+                name: name.to_string(),
+            });
+    }
+
+    pub fn finish(mut self) -> Timeline {
+        self.stop_thread().unwrap_or_default()
+    }
+
+    fn stop_thread(&mut self) -> Option<Timeline> {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let mut timeline = self.thread.take()?.join().ok()?;
+        timeline.events =
+            std::mem::take(&mut *self.shared.events.lock().unwrap_or_else(|e| e.into_inner()));
+        let phase_samples = std::mem::take(
+            &mut *self
+                .shared
+                .phase_samples
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        timeline.samples.extend(phase_samples);
+        timeline
+            .samples
+            .sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
+        Some(timeline)
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop_thread();
+    }
+}
+
+/// The tree as last discovered: pid and role.
+fn members(root: i32, announced: &[i32]) -> Vec<(i32, Role)> {
+    let mut members = vec![(root, Role::Parent)];
+    let announced_set: HashSet<i32> = announced.iter().copied().collect();
+    members.extend(announced.iter().map(|pid| (*pid, Role::Child)));
+    members.extend(
+        descendants(root)
+            .into_iter()
+            .filter(|pid| !announced_set.contains(pid))
+            .map(|pid| (pid, Role::Descendant)),
+    );
+    members
+}
+
+fn statm_rss_bytes(pid: i32, page_bytes: u64) -> Option<u64> {
+    let process = procfs::process::Process::new(pid).ok()?;
+    process
+        .statm()
+        .ok()
+        .map(|statm| statm.resident * page_bytes)
+}
+
+/// Keeps at most [`MAX_SAMPLES_PER_KIND`] samples of `kind`: drops every other one when full.
+/// Returns true when it thinned them (the caller then doubles its interval).
+fn thin(samples: &mut Vec<Sample>, kind: SampleKind) -> bool {
+    if samples.iter().filter(|s| s.kind == kind).count() < MAX_SAMPLES_PER_KIND {
+        return false;
+    }
+    let mut seen = 0usize;
+    samples.retain(|s| {
+        if s.kind != kind {
+            return true;
+        }
+        seen += 1;
+        seen % 2 == 1
+    });
+    true
+}
+
+fn thread_cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) != 0 {
+            return 0.0;
+        }
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Timeline {
+    let page_bytes = crate::kernel::page_size_bytes();
+    let cpu_at_start = thread_cpu_seconds();
+    let mut statm_interval = config.statm_interval;
+    let mut rollup_interval = MIN_ROLLUP_INTERVAL;
+    // Exponential moving average of a rollup's cost, and how often thinning doubled the pace.
+    let mut rollup_cost: Option<Duration> = None;
+    let mut rollup_thinning = 1u32;
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut cost = SamplerCost::default();
+    let (mut statm_total, mut rollup_total) = (Duration::ZERO, Duration::ZERO);
+    let mut tree: Vec<(i32, Role)> = vec![(root, Role::Parent)];
+    let mut next_statm = Instant::now();
+    let mut next_rollup = Instant::now();
+
+    while !shared.stop.load(Ordering::SeqCst) {
+        if shared.announced_changed.swap(false, Ordering::SeqCst) {
+            let announced = shared
+                .announced
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            tree = members(root, &announced);
+        }
+        let now = Instant::now();
+        if now >= next_rollup {
+            // A full sample also rediscovers the tree (new children, exited ones).
+            let began = Instant::now();
+            let announced = shared
+                .announced
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            tree = members(root, &announced);
+            let mut processes = Vec::with_capacity(tree.len());
+            for (pid, role) in &tree {
+                match read_rollup(*pid) {
+                    Ok(rollup) => processes.push(ProcessSample {
+                        pid: *pid,
+                        role: Some(*role),
+                        rss_bytes: rollup.rss_bytes,
+                        pss_bytes: Some(rollup.pss_bytes),
+                        uss_bytes: Some(rollup.uss_bytes),
+                    }),
+                    Err(_) => cost.missing_process_samples += 1,
+                }
+            }
+            let took = began.elapsed();
+            rollup_total += took;
+            cost.rollup_samples += 1;
+            samples.push(Sample {
+                time_s: began.duration_since(shared.started).as_secs_f64(),
+                kind: SampleKind::Rollup,
+                processes,
+            });
+            if thin(&mut samples, SampleKind::Rollup) {
+                rollup_thinning *= 2;
+            }
+            // Stay within the CPU budget: a rollup that costs 4 ms waits 80 ms. The average keeps
+            // one slow walk (say, during a phase measurement) from stretching the pace for good.
+            let average = rollup_cost.map_or(took, |avg| avg.mul_f64(0.7) + took.mul_f64(0.3));
+            rollup_cost = Some(average);
+            rollup_interval =
+                average.div_f64(ROLLUP_CPU_BUDGET).max(MIN_ROLLUP_INTERVAL) * rollup_thinning;
+            next_rollup = began + rollup_interval;
+            next_statm = next_statm.max(Instant::now());
+        } else if now >= next_statm {
+            let began = Instant::now();
+            let mut processes = Vec::with_capacity(tree.len());
+            for (pid, role) in &tree {
+                match statm_rss_bytes(*pid, page_bytes) {
+                    Some(rss_bytes) => processes.push(ProcessSample {
+                        pid: *pid,
+                        role: Some(*role),
+                        rss_bytes,
+                        pss_bytes: None,
+                        uss_bytes: None,
+                    }),
+                    None => cost.missing_process_samples += 1,
+                }
+            }
+            statm_total += began.elapsed();
+            cost.statm_samples += 1;
+            samples.push(Sample {
+                time_s: began.duration_since(shared.started).as_secs_f64(),
+                kind: SampleKind::Statm,
+                processes,
+            });
+            if thin(&mut samples, SampleKind::Statm) {
+                statm_interval *= 2;
+            }
+            next_statm = began + statm_interval;
+        }
+        let wake = next_statm.min(next_rollup);
+        let now = Instant::now();
+        if wake > now {
+            // Short naps so that stopping is prompt.
+            std::thread::sleep((wake - now).min(Duration::from_millis(10)));
+        }
+    }
+
+    let mean_us = |total: Duration, count: u64| {
+        if count == 0 {
+            0.0
+        } else {
+            total.as_secs_f64() * 1e6 / count as f64
+        }
+    };
+    cost.statm_mean_us = mean_us(statm_total, cost.statm_samples);
+    cost.rollup_mean_us = mean_us(rollup_total, cost.rollup_samples);
+    cost.cpu_seconds = thread_cpu_seconds() - cpu_at_start;
+    Timeline {
+        statm_interval_ms: statm_interval.as_secs_f64() * 1e3,
+        rollup_interval_ms: rollup_interval.as_secs_f64() * 1e3,
+        samples,
+        events: Vec::new(),
+        cost,
+    }
+}
