@@ -98,6 +98,33 @@ fn regions_line(result: &ScenarioResult) -> Option<String> {
     Some(format!("copied by region ({label}): {}", parts.join(" · ")))
 }
 
+/// Document 001 measured with MemFree + Buffers + Cached: its figure, beside memlab's truth.
+fn doc001_line(result: &ScenarioResult) -> Option<String> {
+    let initial = result.fact_f64("doc001_free_bytes_initial")?;
+    let allocated = result.fact_f64("doc001_free_bytes_after_allocating")?;
+    let in_children: Vec<f64> = result
+        .facts
+        .get("doc001_free_bytes_in_children")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    let lowest = in_children.iter().copied().fold(f64::INFINITY, f64::min);
+    if !lowest.is_finite() {
+        return None;
+    }
+    let drop = |from: f64, to: f64| crate::units::format_signed_bytes((from - to) as i64);
+    let copied: u64 = result.summary.copied_bytes_per_child.iter().sum();
+    Some(format!(
+        "document 001's figure (MemFree+Buffers+Cached): fell {} allocating, then {} more by the \
+         time the last child logged it; memlab's truth: the children copied {} in all (the figure \
+         is machine-wide and moves with everything else running)",
+        drop(initial, allocated),
+        drop(allocated, lowest),
+        format_bytes(copied)
+    ))
+}
+
 impl Exporter for TableExporter {
     fn render(&self, result: &ScenarioResult) -> anyhow::Result<String> {
         let mut out = String::new();
@@ -227,6 +254,9 @@ impl Exporter for TableExporter {
             summary.copied_fraction * 100.0
         )?;
         if let Some(line) = regions_line(result) {
+            writeln!(out, "{line}")?;
+        }
+        if let Some(line) = doc001_line(result) {
             writeln!(out, "{line}")?;
         }
         writeln!(out)?;
