@@ -223,7 +223,13 @@ impl NativeWorkload for SerializedCopy {
 struct RefcountObjects {
     default_object_bytes: u64,
     objects: Vec<Rc<[u8]>>,
+    /// Distinct pages holding the refcount of a declared object.
     header_pages: usize,
+    /// Objects malloc placed in memory that was in use before (holes left by start-up): not
+    /// declared, since the parent's own allocations keep writing those pages.
+    objects_outside_region: usize,
+    /// Keeps the parent's later allocations off the last object's page.
+    fence: Vec<u8>,
     op: String,
 }
 
@@ -237,6 +243,8 @@ impl RefcountObjects {
             default_object_bytes: 8,
             objects: Vec::new(),
             header_pages: 0,
+            objects_outside_region: 0,
+            fence: Vec::new(),
             op: "clone".into(),
         }
     }
@@ -277,16 +285,27 @@ impl NativeWorkload for RefcountObjects {
         unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES as libc::c_int) };
         let min_entries = 2 * MMAP_THRESHOLD_BYTES / std::mem::size_of::<Rc<[u8]>>();
         self.objects = Vec::with_capacity(count.max(min_entries));
+        // Memory below the program break is malloc's bookkeeping and start-up's leftovers, which
+        // the parent keeps writing after the fork: only objects placed beyond it are declared.
+        // SAFETY: sbrk(0) only reads the current break.
+        let break_before = unsafe { libc::sbrk(0) } as usize;
         for _ in 0..count {
             self.objects.push(Rc::from(&template[..]));
         }
+        self.fence = vec![0u8; 2 * PAGE];
         drop(template);
+        let mut headers: Vec<usize> = self.objects.iter().map(Self::header_address).collect();
+        // Too few objects to reach past the old break: declare them all, best effort.
+        let threshold = if headers.iter().any(|h| *h >= break_before) {
+            break_before
+        } else {
+            0
+        };
+        let declared = |header: &usize| *header >= threshold;
+        self.objects_outside_region = headers.iter().filter(|h| !declared(h)).count();
+        headers.retain(declared);
         // Ground truth: the distinct pages holding a refcount are the pages a clone dirties.
-        let mut pages: Vec<usize> = self
-            .objects
-            .iter()
-            .map(|o| Self::header_address(o) / PAGE)
-            .collect();
+        let mut pages: Vec<usize> = headers.iter().map(|h| h / PAGE).collect();
         pages.sort_unstable();
         pages.dedup();
         self.header_pages = pages.len();
@@ -295,18 +314,8 @@ impl NativeWorkload for RefcountObjects {
         let pointers_start = self.objects.as_ptr() as u64;
         let pointers_end =
             pointers_start + (self.objects.capacity() * std::mem::size_of::<Rc<[u8]>>()) as u64;
-        let first = self
-            .objects
-            .iter()
-            .map(Self::header_address)
-            .min()
-            .unwrap_or(0) as u64;
-        let last = self
-            .objects
-            .iter()
-            .map(Self::header_address)
-            .max()
-            .unwrap_or(0) as u64;
+        let first = headers.iter().copied().min().unwrap_or(0) as u64;
+        let last = headers.iter().copied().max().unwrap_or(0) as u64;
         Ok(vec![
             RegionSpec {
                 name: "pointers",
@@ -330,6 +339,7 @@ impl NativeWorkload for RefcountObjects {
         vec![
             ("object_count", json!(self.objects.len())),
             ("object_pages_with_refcount", json!(self.header_pages)),
+            ("objects_outside_region", json!(self.objects_outside_region)),
             ("expected_copied_pages", json!(expected)),
         ]
     }
