@@ -41,8 +41,27 @@ pub struct ScenarioResult {
     pub runs: Vec<Summary>,
     pub claims: Vec<Claim>,
     /// Memory of every process over time, with the protocol's events as markers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "timeline_or_empty_list")]
     pub timeline: Timeline,
+}
+
+/// Results written before the sampler existed hold `"timeline": []`: read that as no timeline.
+fn timeline_or_empty_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Timeline, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Timeline(Box<Timeline>),
+        Empty(Vec<serde_json::Value>),
+    }
+    match Stored::deserialize(deserializer)? {
+        Stored::Timeline(timeline) => Ok(*timeline),
+        Stored::Empty(list) if list.is_empty() => Ok(Timeline::default()),
+        Stored::Empty(_) => Err(serde::de::Error::custom(
+            "a timeline is an object, not a list of samples",
+        )),
+    }
 }
 
 /// Samples taken by the orchestrator while the workload runs.
@@ -287,6 +306,21 @@ pub fn median(values: &[f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_early_result_with_an_empty_timeline_list_still_loads() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/array-write.json"
+        );
+        let mut stored: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        stored["timeline"] = serde_json::json!([]);
+        let result: super::ScenarioResult = serde_json::from_value(stored.clone()).unwrap();
+        assert!(result.timeline.samples.is_empty());
+        stored["timeline"] = serde_json::json!([1]);
+        assert!(serde_json::from_value::<super::ScenarioResult>(stored).is_err());
+    }
+
     #[test]
     fn median_of_odd_even_and_empty() {
         assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);

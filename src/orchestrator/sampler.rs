@@ -153,12 +153,12 @@ fn members(root: i32, announced: &[i32]) -> Vec<(i32, Role)> {
     members
 }
 
+/// A process's RSS from `statm`; None when it is gone or a zombie (whose statm reads 0 pages: a
+/// live process always has some resident).
 fn statm_rss_bytes(pid: i32, page_bytes: u64) -> Option<u64> {
     let process = procfs::process::Process::new(pid).ok()?;
-    process
-        .statm()
-        .ok()
-        .map(|statm| statm.resident * page_bytes)
+    let statm = process.statm().ok()?;
+    (statm.resident > 0).then_some(statm.resident * page_bytes)
 }
 
 /// Keeps at most [`MAX_SAMPLES_PER_KIND`] samples of `kind`: drops every other one when full.
