@@ -9,7 +9,7 @@ RESULTS ?= results
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 
-.PHONY: all build venv venv-test run-all test lint fmt clean
+.PHONY: all build venv venv-test run-all test suite-check lint fmt clean
 
 all: build
 
@@ -31,23 +31,30 @@ $(VENV)/.all: $(VENV)/.numpy experiments/requirements.txt
 venv-test: $(VENV)/.numpy
 venv: $(VENV)/.all
 
-# Every scenario at its default size, then the Python version matrix; results/*.json.
-# A claim that does not hold (exit 3) is reported and the run goes on; any other failure stops it.
+# Every scenario at its default size (the `all` suite), the Python version matrix, the scans,
+# then the report: results/*.json, results/report.html and report.md, plots/*.svg and *.png.
+# A broken claim (exit 3) is reported and the run goes on; any other failure stops it.
+OBJECT_SIZES := 16,64,256,1KiB,4KiB,16KiB,64KiB,256KiB,1MiB
 run-all: build venv
 	@mkdir -p $(RESULTS) plots
-	@status=0; for scenario in $$($(MEMLAB) list --names); do \
-	  echo "== $$scenario"; \
-	  $(MEMLAB) scenario $$scenario --out $(RESULTS) > $(RESULTS)/$$scenario.txt 2>$(RESULTS)/$$scenario.log; code=$$?; \
-	  sed -n '/^claims/,/^result written/p' $(RESULTS)/$$scenario.txt | grep -E '^  (HOLDS|BROKEN|n/a)|SKIPPED' || grep -E 'SKIPPED' $(RESULTS)/$$scenario.txt; \
-	  if [ $$code -eq 3 ]; then status=3; elif [ $$code -ne 0 ]; then cat $(RESULTS)/$$scenario.log; exit $$code; fi; \
-	done; \
-	echo "== Python version matrix"; \
-	$(MEMLAB) matrix --out $(RESULTS); code=$$?; \
-	if [ $$code -eq 3 ]; then status=3; elif [ $$code -ne 0 ]; then exit $$code; fi; \
-	echo "results in $(RESULTS)/"; exit $$status
+	@status=0; step() { "$$@"; code=$$?; 	  if [ $$code -eq 3 ]; then status=3; elif [ $$code -ne 0 ]; then exit $$code; fi; }; 	step $(MEMLAB) suite --suite all --check --out $(RESULTS); 	step $(MEMLAB) matrix --out $(RESULTS); 	step $(MEMLAB) scan refcount-objsize --param object-size=$(OBJECT_SIZES) --out $(RESULTS); 	step $(MEMLAB) scan array-read --param children=1,2,4,8 --out $(RESULTS); 	step $(MEMLAB) scan refcount-list --param children=1,2,4,8 --out $(RESULTS); 	step $(MEMLAB) report $(RESULTS) --out $(RESULTS) --plots plots; 	echo "results in $(RESULTS)/, report in $(RESULTS)/report.html, charts in plots/"; exit $$status
 
-test: lint
+test: lint suite-check
 	$(CARGO) test --release --locked
+
+# memlab's own regression gate (docs/ci.md): the quick suite with --check (every claim must
+# hold), run twice; the first run saved as a baseline, the second compared with it (exit 3 on
+# a regression between two runs of the same code: the comparison rule must not cry wolf).
+SUITE_CHECK := target/suite-check
+suite-check: build venv-test
+	rm -rf $(SUITE_CHECK)
+	$(MEMLAB) suite --suite quick --check --python $(CURDIR)/$(VENV_PY) --out $(SUITE_CHECK)/first
+	$(MEMLAB) suite --suite quick --check --python $(CURDIR)/$(VENV_PY) --out $(SUITE_CHECK)/second
+	$(MEMLAB) baseline save $(SUITE_CHECK)/baseline $(SUITE_CHECK)/first
+	@$(MEMLAB) compare $(SUITE_CHECK)/baseline $(SUITE_CHECK)/second \
+	  --markdown $(SUITE_CHECK)/compare.md > $(SUITE_CHECK)/compare.txt; code=$$?; \
+	  if [ $$code -ne 0 ]; then cat $(SUITE_CHECK)/compare.txt; exit $$code; fi; \
+	  echo "compare: $$(tail -n 1 $(SUITE_CHECK)/compare.txt) (full report: $(SUITE_CHECK)/compare.txt, .md)"
 
 lint: venv-test
 	$(CARGO) fmt --all -- --check
@@ -59,4 +66,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(RESULTS)/*.json $(RESULTS)/*.txt $(RESULTS)/*.log $(RESULTS)/matrix $(VENV)
+	rm -rf $(RESULTS)/*.json $(RESULTS)/*.txt $(RESULTS)/*.log $(RESULTS)/matrix $(RESULTS)/scans $(RESULTS)/report.* plots/*.svg plots/*.png $(VENV)

@@ -19,6 +19,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Commands::Scenario(args) => run_one_scenario(&args),
         Commands::Matrix(args) => crate::matrix::run_matrix(&args),
         Commands::Pythons => crate::matrix::list_pythons(),
+        Commands::Report(args) => crate::report::run_report(&args),
+        Commands::Suite(args) => crate::suite::run_suite(&args),
+        Commands::Scan(args) => crate::scan::run_scan(&args),
+        Commands::Run(args) => crate::run::run_command(&args),
+        Commands::Compare(args) => crate::compare::run_compare(&args),
+        Commands::Baseline { command } => crate::compare::baseline::run_baseline(&command),
         Commands::Workload { .. } => unreachable!("handled in main before any thread starts"),
     }
 }

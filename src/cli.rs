@@ -41,6 +41,24 @@ pub enum Commands {
     Matrix(MatrixArgs),
     /// List the CPython interpreters memlab finds, and those it skips with the reason.
     Pythons,
+    /// Render stored results as results/report.html (self-contained), results/report.md and
+    /// charts (plots/*.svg, *.png).
+    Report(ReportArgs),
+    /// Run the scenarios of a suite file (experiments/suites/NAME.json), one result per entry;
+    /// with --check, exit 3 when a claim does not hold.
+    Suite(crate::suite::SuiteArgs),
+    /// Run one scenario once per value of one numeric parameter; results in DIR/scans/.
+    Scan(crate::scan::ScanArgs),
+    /// Run any command (memlab run -- COMMAND ARGS…) or follow a running process (--pid):
+    /// its whole process tree over time, each forked child's pages against its parent's.
+    Run(crate::run::RunArgs),
+    /// Compare current results with a baseline (files or directories): exit 3 on a regression.
+    Compare(crate::compare::CompareArgs),
+    /// Store results as a baseline for `memlab compare`.
+    Baseline {
+        #[command(subcommand)]
+        command: crate::compare::baseline::BaselineCommand,
+    },
     /// Internal: run a native workload (started by memlab itself).
     #[command(name = "__workload", hide = true)]
     Workload {
@@ -125,6 +143,19 @@ pub struct MatrixArgs {
     /// Longest silence allowed from a workload, in seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files, or directories of them (their scans/ and matrix/ included).
+    #[arg(value_name = "RESULTS", default_value = "results")]
+    pub results: Vec<PathBuf>,
+    /// Directory for report.html and report.md.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Directory for the charts (SVG and PNG).
+    #[arg(long, value_name = "DIR", default_value = "plots")]
+    pub plots: PathBuf,
 }
 
 impl ScenarioArgs {

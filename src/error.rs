@@ -32,6 +32,10 @@ pub enum MemlabError {
     /// The preflight guard refused to start a run that could exhaust memory.
     #[error("{0}")]
     Preflight(String),
+    /// A result file that cannot be used (corrupt, another schema version, nothing to
+    /// compare): exit 1.
+    #[error("{0}")]
+    BadResult(String),
     /// SIGINT or SIGTERM arrived: the tree has been killed.
     #[error("interrupted by {name}: the workload tree was killed")]
     Interrupted { name: &'static str, signal: i32 },

@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod compare;
 pub mod error;
 pub mod export;
 pub mod kernel;
@@ -16,7 +17,11 @@ pub mod matrix;
 pub mod orchestrator;
 pub mod protocol;
 pub mod python;
+pub mod report;
 pub mod result;
+pub mod run;
+pub mod scan;
 pub mod scenario;
+pub mod suite;
 pub mod units;
 pub mod workload;

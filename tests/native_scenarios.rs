@@ -17,8 +17,9 @@ fn array_write_copies_exactly_the_written_quarter() {
     );
     assert_eq!(code, 0, "{}", result["claims"]);
     let data = result["data_bytes"].as_u64().unwrap();
-    // The measured data is the 64 MiB asked for, give or take a page of bookkeeping.
-    assert!(data.abs_diff(64 << 20) <= 64 * PAGE, "data_bytes {data}");
+    // The measured data is the 64 MiB asked for, give or take the workload's own bookkeeping
+    // (data_bytes is the tree's growth in distinct frames: a few hundred KiB move with it).
+    assert!(data.abs_diff(64 << 20) <= 256 * PAGE, "data_bytes {data}");
     assert_eq!(
         fact(&result, "expected_copied_pages") as u64,
         (64 << 20) / PAGE / 4

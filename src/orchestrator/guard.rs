@@ -5,7 +5,7 @@
 
 use std::process::{Child, Command};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -16,6 +16,8 @@ use nix::unistd::Pid;
 static ACTIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 /// The signal that interrupted memlab, or 0.
 static INTERRUPTED_BY: AtomicI32 = AtomicI32::new(0);
+/// How many SIGINT/SIGTERM/SIGHUP memlab has received.
+static SIGNALS_RECEIVED: AtomicUsize = AtomicUsize::new(0);
 
 /// Installs the signal thread and makes memlab the reaper of its workloads' orphans.
 /// Call once, before spawning any workload.
@@ -29,6 +31,7 @@ pub fn install() -> anyhow::Result<()> {
         .spawn(move || {
             for signal in signals.forever() {
                 INTERRUPTED_BY.store(signal, Ordering::SeqCst);
+                SIGNALS_RECEIVED.fetch_add(1, Ordering::SeqCst);
                 kill_all_groups();
             }
         })?;
@@ -41,6 +44,12 @@ pub fn interrupted() -> Option<i32> {
         0 => None,
         signal => Some(signal),
     }
+}
+
+/// How many interrupting signals memlab has received (a second Ctrl-C can cut short the grace
+/// `memlab run` gives its command).
+pub fn signals_received() -> usize {
+    SIGNALS_RECEIVED.load(Ordering::SeqCst)
 }
 
 pub fn signal_name(signal: i32) -> &'static str {

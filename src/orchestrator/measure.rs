@@ -16,6 +16,17 @@ pub struct Snapshot {
     pub tree: TreeTotals,
 }
 
+/// A process of a tree followed by its caller ([`TreeMeasurement::measure_members`]), and the
+/// process its page truth is taken against: its parent while it is a copy-on-write child of
+/// it, else none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub pid: i32,
+    pub role: Role,
+    pub child_index: Option<usize>,
+    pub compare_with: Option<i32>,
+}
+
 /// Measures the tree phase after phase, remembering what it needs across phases.
 pub struct TreeMeasurement {
     /// Private_Dirty of each child when first seen: the base of its copied-bytes estimate.
@@ -86,6 +97,74 @@ impl TreeMeasurement {
 
         self.add_page_truth(parent, regions, &mut processes)?;
         let tree = self.tree_totals(&processes)?;
+        Ok(Snapshot {
+            processes,
+            meminfo: read_meminfo()?,
+            tree,
+        })
+    }
+
+    /// Measures a tree whose membership and parentage the caller follows itself (`memlab run`):
+    /// every member's rollup, the page truth of each member against its `compare_with` (no
+    /// declared regions: pages are labelled by mapping kind), the tree's sums and meminfo. The
+    /// unique footprint is left to the caller, which decides how often it can afford it
+    /// ([`pagemap::tree_unique_footprint`]). Unlike [`TreeMeasurement::measure`], a process that
+    /// cannot be read (it vanished, or memlab may not read it: a setuid program in an arbitrary
+    /// command's tree) is marked missing or left without page truth instead of failing the
+    /// measurement.
+    pub fn measure_members(&mut self, members: &[Member]) -> anyhow::Result<Snapshot> {
+        let mut processes = Vec::with_capacity(members.len());
+        for member in members {
+            let rollup = read_rollup(member.pid).ok();
+            let private_dirty_growth_bytes = match (&rollup, member.role) {
+                (Some(rollup), Role::Child) => match self.first_private_dirty.get(&member.pid) {
+                    Some(base) => Some(rollup.private_dirty_bytes.saturating_sub(*base)),
+                    None => {
+                        self.first_private_dirty
+                            .insert(member.pid, rollup.private_dirty_bytes);
+                        None
+                    }
+                },
+                _ => None,
+            };
+            processes.push(ProcessSnapshot {
+                pid: member.pid,
+                role: member.role,
+                child_index: member.child_index,
+                missing: rollup.is_none(),
+                rollup,
+                private_dirty_growth_bytes,
+                parent_pid: member.compare_with,
+                page_truth: None,
+            });
+        }
+        if let Some(method) = self.method {
+            let mut by_parent: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
+            for (index, process) in processes.iter().enumerate() {
+                if let (Some(parent), false) = (process.parent_pid, process.missing) {
+                    by_parent.entry(parent).or_default().push(index);
+                }
+            }
+            for (parent, indexes) in by_parent {
+                let pids: Vec<i32> = indexes.iter().map(|i| processes[*i].pid).collect();
+                let Ok(truths) = pagemap::compare_children_using(parent, &pids, &[], method) else {
+                    continue;
+                };
+                for (index, truth) in indexes.into_iter().zip(truths) {
+                    match truth {
+                        Ok(truth) => processes[index].page_truth = Some(truth),
+                        Err(PageTruthError::Vanished { .. }) => processes[index].missing = true,
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        let mut tree = TreeTotals::default();
+        for rollup in processes.iter().filter_map(|p| p.rollup.as_ref()) {
+            tree.rss_bytes += rollup.rss_bytes;
+            tree.pss_bytes += rollup.pss_bytes;
+            tree.uss_bytes += rollup.uss_bytes;
+        }
         Ok(Snapshot {
             processes,
             meminfo: read_meminfo()?,

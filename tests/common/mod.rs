@@ -177,3 +177,41 @@ pub fn start_paused(
         .collect();
     (child, workload, children, stderr)
 }
+
+/// The project's .venv interpreter (created by `make test`, with numpy).
+pub fn venv_python() -> String {
+    let path = format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        Path::new(&path).exists(),
+        "{path} is missing: run the tests through `make test`, which creates it with numpy"
+    );
+    path
+}
+
+/// Writes a suite file into `dir` and returns its path.
+pub fn write_suite(dir: &Path, json: &str) -> std::path::PathBuf {
+    let path = dir.join("suite.json");
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+/// Runs `memlab ARGS…` and returns (exit code, stdout, stderr).
+pub fn run_memlab(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let output = memlab().args(args).output().expect("memlab runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Reads a result file as JSON.
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Writes JSON back (pretty, as memlab does).
+pub fn write_json(path: &Path, value: &Value) {
+    std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+}

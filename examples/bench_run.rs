@@ -1,0 +1,268 @@
+//! What `memlab run` costs, measured like the scenarios' sampler (examples/bench_sampler.rs):
+//! 1. one poll, one page-truth pass and one unique footprint of a real tree
+//!    (experiments/examples/pool_global.py: a parent and 4 workers sharing 256 MiB), against the
+//!    floor of reading what they must read: every process's smaps_rollup and its pagemap over
+//!    all its mappings, raw;
+//! 2. how much following the tree slows the measured operation: the median task time the
+//!    example pools print (pool_list: 4 workers summing 6.7 M ints, copying 205 MiB each;
+//!    pool_global: 4 workers summing a shared 256 MiB array), run alone, under `memlab run`
+//!    with the defaults, and with the timeline sampler off; alternated, median of N.
+//!
+//! Run as root after `cargo build --release`:
+//! `cargo run --release --example bench_run [repeats] [slowdown-runs]`.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use memlab::kernel::pagemap::tree_unique_footprint;
+use memlab::kernel::tree::{descendants, direct_children};
+use memlab::orchestrator::measure::{Member, TreeMeasurement};
+use memlab::result::Role;
+
+const MEMLAB: &str = "target/release/memlab";
+const PYTHON: &str = ".venv/bin/python";
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+/// The floor of a pass: each process's smaps_rollup, and its pagemap over every mapping, read
+/// raw (no parsing, no comparison).
+fn floor(pids: &[i32]) {
+    let mut buffer = Vec::new();
+    for pid in pids {
+        let _ = std::fs::read(format!("/proc/{pid}/smaps_rollup"));
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            continue;
+        };
+        let Ok(mut pagemap) = std::fs::File::open(format!("/proc/{pid}/pagemap")) else {
+            continue;
+        };
+        for line in maps.lines() {
+            let range = line.split_whitespace().next().unwrap_or("");
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            else {
+                continue;
+            };
+            if start >= 0xffff_ffff_ff60_0000 {
+                continue; // vsyscall
+            }
+            buffer.resize(((end - start) / 4096 * 8) as usize, 0);
+            let _ = pagemap.seek(SeekFrom::Start(start / 4096 * 8));
+            let _ = pagemap.read_exact(&mut buffer);
+        }
+    }
+}
+
+/// One poll as the follow loop does it: the tree below the root, and each process's stat.
+fn poll(root: i32) {
+    for pid in std::iter::once(root).chain(descendants(root)) {
+        let _ = procfs::process::Process::new(pid).and_then(|p| p.stat());
+    }
+}
+
+/// The median task time a pool example printed on stderr ("… median sum 0.512 s").
+fn task_seconds(stderr: &str) -> f64 {
+    stderr
+        .lines()
+        .find_map(|line| line.split("median sum ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|seconds| seconds.parse().ok())
+        .unwrap_or_else(|| panic!("no task time in: {stderr}"))
+}
+
+fn pool_alone(script: &str) -> f64 {
+    let output = Command::new(PYTHON)
+        .arg(format!("experiments/examples/{script}"))
+        .output()
+        .expect("the venv's python");
+    task_seconds(&String::from_utf8_lossy(&output.stderr))
+}
+
+fn pool_under_memlab(script: &str, extra: &[&str]) -> f64 {
+    let output = Command::new(MEMLAB)
+        .args(["run", "--out", "/tmp/memlab-bench-run"])
+        .args(extra)
+        .args(["--", PYTHON, &format!("experiments/examples/{script}")])
+        .stdout(Stdio::null())
+        .output()
+        .expect("run target/release/memlab (cargo build --release first)");
+    task_seconds(&String::from_utf8_lossy(&output.stderr))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let repeats: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(21);
+    let slowdown_runs: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(7);
+
+    // 1. A held tree: pool_global with a long hold, its 4 workers up.
+    let mut pool = Command::new(PYTHON)
+        .args(["experiments/examples/pool_global.py", "--hold", "60"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the venv's python");
+    let root = pool.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let workers = loop {
+        let workers = direct_children(root);
+        if workers.len() == 4 {
+            break workers;
+        }
+        assert!(Instant::now() < deadline, "the pool never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500)); // the workers have read the array
+    let mut pids = vec![root];
+    pids.extend(&workers);
+    let members: Vec<Member> = std::iter::once(Member {
+        pid: root,
+        role: Role::Parent,
+        child_index: None,
+        compare_with: None,
+    })
+    .chain(workers.iter().enumerate().map(|(i, pid)| Member {
+        pid: *pid,
+        role: Role::Child,
+        child_index: Some(i + 1),
+        compare_with: Some(root),
+    }))
+    .collect();
+    let mut measurement = TreeMeasurement::default();
+    let _ = measurement.measure_members(&members); // warm the caches
+    // Interleaved, round by round, so that the machine's drift hits both alike.
+    let (mut floors, mut passes, mut ratios, mut polls) = (vec![], vec![], vec![], vec![]);
+    let (mut footprints, mut footprint_ratios) = (vec![], vec![]);
+    let mut pages = 0;
+    for _ in 0..repeats {
+        let began = Instant::now();
+        floor(&pids);
+        let raw = began.elapsed().as_secs_f64() * 1e3;
+        let began = Instant::now();
+        measurement.measure_members(&members).unwrap();
+        let pass = began.elapsed().as_secs_f64() * 1e3;
+        let began = Instant::now();
+        let footprint = tree_unique_footprint(&pids).unwrap();
+        let footprint_ms = began.elapsed().as_secs_f64() * 1e3;
+        footprints.push(footprint_ms);
+        footprint_ratios.push(footprint_ms / raw);
+        let began = Instant::now();
+        poll(root);
+        polls.push(began.elapsed().as_secs_f64() * 1e6);
+        floors.push(raw);
+        passes.push(pass);
+        ratios.push(pass / raw);
+        pages = footprint
+            .unique_bytes
+            .map_or(0, |bytes| bytes / memlab::kernel::page_size_bytes());
+    }
+    let _ = pool.kill();
+    let _ = pool.wait();
+    for worker in &workers {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*worker),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+
+    println!(
+        "## One poll, one pass and one unique footprint of pool_global's tree (a parent and 4 workers sharing 256 MiB; \
+         {pages} distinct pages), median of {repeats}\n"
+    );
+    println!("| what | cost | vs the floor (median of interleaved rounds) |");
+    println!("|---|---|---|");
+    println!(
+        "| floor: smaps_rollup + the whole pagemap of each process, raw | {:.1} ms | 1.00 |",
+        median(floors)
+    );
+    println!(
+        "| memlab run pass: rollups, page truth of the 4 workers, meminfo | {:.1} ms | {:.2} |",
+        median(passes.clone()),
+        median(ratios)
+    );
+    println!(
+        "| the unique footprint (distinct frames of the 5 processes), on some passes | {:.1} ms | {:.2} |",
+        median(footprints.clone()),
+        median(footprint_ratios)
+    );
+    println!(
+        "| memlab run poll: the tree and each process's stat | {:.0} µs | |",
+        median(polls)
+    );
+    let pass = median(passes);
+    let footprint = median(footprints);
+    let budget = memlab::run::follow::TRUTH_CPU_BUDGET;
+    let footprint_budget = memlab::run::follow::FOOTPRINT_CPU_BUDGET;
+    println!(
+        "\nAt the default --interval (200 ms) and budgets ({:.0}% of a core for passes, {:.0}% for \
+         footprints), a {pass:.0} ms pass allows one every {:.0} ms, a {footprint:.0} ms footprint \
+         one every {:.0} ms.",
+        budget * 100.0,
+        footprint_budget * 100.0,
+        (pass / budget).max(200.0),
+        footprint / footprint_budget
+    );
+
+    // 2. The measured operation, alone and followed; alternated so drift hits all alike.
+    for script in ["pool_list.py", "pool_global.py"] {
+        let (mut alone, mut default, mut no_timeline, mut minimal) =
+            (vec![], vec![], vec![], vec![]);
+        for _ in 0..slowdown_runs {
+            alone.push(pool_alone(script));
+            default.push(pool_under_memlab(script, &[]));
+            no_timeline.push(pool_under_memlab(script, &["--sample-interval", "0"]));
+            minimal.push(pool_under_memlab(
+                script,
+                &["--sample-interval", "0", "--interval", "3600000"],
+            ));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let spread = |values: &[f64]| {
+            let (low, high) = values
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+            format!("{low:.3} – {high:.3}")
+        };
+        let spreads = [
+            spread(&alone),
+            spread(&default),
+            spread(&no_timeline),
+            spread(&minimal),
+        ];
+        let (alone, default, no_timeline, minimal) = (
+            median(alone),
+            median(default),
+            median(no_timeline),
+            median(minimal),
+        );
+        println!("\n## {script}: the workers' median task time, median of {slowdown_runs} runs\n");
+        println!("| how | task (s), median | range | vs alone |");
+        println!("|---|---|---|---|");
+        println!("| alone | {alone:.4} | {} | |", spreads[0]);
+        println!(
+            "| memlab run (defaults: passes every 200 ms or more, within 10% of a core; timeline statm 10 ms) | {default:.4} | {} | {:+.1}% |",
+            spreads[1],
+            (default / alone - 1.0) * 100.0
+        );
+        println!(
+            "| memlab run --sample-interval 0 (passes only) | {no_timeline:.4} | {} | {:+.1}% |",
+            spreads[2],
+            (no_timeline / alone - 1.0) * 100.0
+        );
+        println!(
+            "| memlab run --sample-interval 0 --interval 3600000 (start and sighting passes, polls) | {minimal:.4} | {} | {:+.1}% |",
+            spreads[3],
+            (minimal / alone - 1.0) * 100.0
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! The result files a report is made of: found on disk, read, and sorted into scenario results,
+//! scan points (`scans/NAME--KEY-VALUE.json`) and version-matrix cells
+//! (`matrix/NAME@pythonX.Y.Z.json`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::error::MemlabError;
+use crate::result::{SCHEMA_VERSION, ScenarioResult};
+
+/// One result file and what it holds.
+#[derive(Debug, Clone)]
+pub struct ResultFile {
+    pub path: PathBuf,
+    pub result: ScenarioResult,
+}
+
+/// One point of a scan: the scanned parameter and its value in this file.
+#[derive(Debug, Clone)]
+pub struct ScanPoint {
+    pub file: ResultFile,
+    /// The parameter as the file name spells it: `children`, `object-size`, `size`…
+    pub key: String,
+    /// Its value, from the result's own parameters when it has the parameter.
+    pub value: f64,
+}
+
+/// One cell of the Python version matrix.
+#[derive(Debug, Clone)]
+pub struct MatrixCell {
+    pub file: ResultFile,
+    /// `3.12.1`: the interpreter's version.
+    pub python: String,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInput {
+    /// Scenario results, in `memlab list` order.
+    pub scenarios: Vec<ResultFile>,
+    pub scans: Vec<ScanPoint>,
+    pub matrix: Vec<MatrixCell>,
+    /// JSON files that are not results of this schema, with the reason (listed, not fatal).
+    pub unread: Vec<(PathBuf, String)>,
+}
+
+impl ReportInput {
+    pub fn is_empty(&self) -> bool {
+        self.scenarios.is_empty() && self.scans.is_empty() && self.matrix.is_empty()
+    }
+
+    /// Scan keys in first-seen order, object size first.
+    pub fn scan_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for point in &self.scans {
+            if !keys.contains(&point.key) {
+                keys.push(point.key.clone());
+            }
+        }
+        keys.sort_by_key(|k| (k != "object-size", k != "children", k.clone()));
+        keys
+    }
+
+    /// The scan points of one key, grouped by scenario (in `memlab list` order), each group
+    /// sorted by value.
+    pub fn scan_series(&self, key: &str) -> Vec<(String, Vec<&ScanPoint>)> {
+        let mut groups: Vec<(String, Vec<&ScanPoint>)> = Vec::new();
+        for point in self.scans.iter().filter(|p| p.key == key) {
+            let name = &point.file.result.scenario;
+            match groups.iter_mut().find(|(n, _)| n == name) {
+                Some((_, points)) => points.push(point),
+                None => groups.push((name.clone(), vec![point])),
+            }
+        }
+        for (_, points) in &mut groups {
+            points.sort_by(|a, b| a.value.total_cmp(&b.value));
+        }
+        groups.sort_by_key(|(name, _)| scenario_rank(name));
+        groups
+    }
+
+    /// The matrix's interpreters, oldest first.
+    pub fn matrix_pythons(&self) -> Vec<String> {
+        let mut versions: Vec<String> = Vec::new();
+        for cell in &self.matrix {
+            if !versions.contains(&cell.python) {
+                versions.push(cell.python.clone());
+            }
+        }
+        versions.sort_by_key(|v| version_key(v));
+        versions
+    }
+
+    /// The matrix's scenarios, in `memlab list` order.
+    pub fn matrix_scenarios(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for cell in &self.matrix {
+            if !names.contains(&cell.file.result.scenario) {
+                names.push(cell.file.result.scenario.clone());
+            }
+        }
+        names.sort_by_key(|n| scenario_rank(n));
+        names
+    }
+
+    pub fn matrix_cell(&self, scenario: &str, python: &str) -> Option<&MatrixCell> {
+        self.matrix
+            .iter()
+            .find(|c| c.file.result.scenario == scenario && c.python == python)
+    }
+}
+
+/// Position in `memlab list`, unknown names last (then by name).
+pub fn scenario_rank(name: &str) -> (usize, String) {
+    let index = crate::scenario::all()
+        .iter()
+        .position(|s| s.name == name)
+        .unwrap_or(usize::MAX);
+    (index, name.to_string())
+}
+
+fn version_key(version: &str) -> Vec<u64> {
+    version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().unwrap_or(0))
+        .collect()
+}
+
+/// What a file name says a result file is.
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    Scenario,
+    Scan { key: String, value: String },
+    Matrix { python: String },
+}
+
+fn classify(path: &Path) -> Kind {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if let Some((_, python)) = stem.split_once("@python") {
+        return Kind::Matrix {
+            python: python.to_string(),
+        };
+    }
+    if let Some((_, parameter)) = stem.split_once("--")
+        && let Some((key, value)) = parameter.rsplit_once('-')
+        && !key.is_empty()
+        && !value.is_empty()
+    {
+        return Kind::Scan {
+            key: key.to_string(),
+            value: value.to_string(),
+        };
+    }
+    Kind::Scenario
+}
+
+/// The scanned parameter's value: from the result's parameters, else from the file name.
+fn scan_value(result: &ScenarioResult, key: &str, from_name: &str) -> Option<f64> {
+    let params = &result.params;
+    let from_params = match key.replace('_', "-").as_str() {
+        "children" => Some(params.children as f64),
+        "size" => Some(params.size_bytes as f64),
+        "object-size" => params.object_size_bytes.map(|b| b as f64),
+        "fraction" => params.fraction,
+        "repeat" => Some(params.repeat as f64),
+        _ => None,
+    };
+    from_params
+        .or_else(|| from_name.parse::<f64>().ok())
+        .or_else(|| {
+            from_name
+                .parse::<crate::units::ByteSize>()
+                .ok()
+                .map(|b| b.0 as f64)
+        })
+}
+
+/// The JSON files of a results directory: its own, and those of `scans/` and `matrix/`.
+fn files_of_directory(directory: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for sub in [
+        directory.to_path_buf(),
+        directory.join("scans"),
+        directory.join("matrix"),
+    ] {
+        if !sub.is_dir() {
+            continue;
+        }
+        let entries =
+            std::fs::read_dir(&sub).with_context(|| format!("reading {}", sub.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let hidden = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            if path.is_file() && !hidden && path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads one result file; Err carries the reason it is not a result memlab can report.
+fn read_result(path: &Path) -> Result<ScenarioResult, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        None => return Err("not a memlab result (no schema_version)".into()),
+        Some(version) if version != SCHEMA_VERSION as u64 => {
+            return Err(format!(
+                "schema version {version}; this memlab reads version {SCHEMA_VERSION}"
+            ));
+        }
+        Some(_) => {}
+    }
+    serde_json::from_value(value).map_err(|e| format!("not a memlab result: {e}"))
+}
+
+/// Reads the results under `paths` (files, or directories as `memlab` writes them).
+/// A path that does not exist is a usage error; a JSON file that is not a result is listed
+/// in `unread` when it was found in a directory, and an error when named explicitly.
+pub fn load(paths: &[PathBuf]) -> anyhow::Result<ReportInput> {
+    let mut input = ReportInput::default();
+    let mut read = std::collections::HashSet::new();
+    for path in paths {
+        let (files, explicit) = if path.is_dir() {
+            (files_of_directory(path)?, false)
+        } else if path.is_file() {
+            (vec![path.clone()], true)
+        } else {
+            return Err(MemlabError::Usage(format!(
+                "{} does not exist (give result files or directories of them)",
+                path.display()
+            ))
+            .into());
+        };
+        for file in files {
+            // A file named twice (a directory and a file in it) is read once.
+            if !read.insert(std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone())) {
+                continue;
+            }
+            let result = match read_result(&file) {
+                Ok(result) => result,
+                Err(reason) if explicit => {
+                    return Err(MemlabError::Usage(format!("{}: {reason}", file.display())).into());
+                }
+                Err(reason) => {
+                    input.unread.push((file, reason));
+                    continue;
+                }
+            };
+            let result_file = ResultFile {
+                path: file.clone(),
+                result,
+            };
+            match classify(&file) {
+                Kind::Scenario => input.scenarios.push(result_file),
+                Kind::Matrix { python } => {
+                    let python = result_file
+                        .result
+                        .machine
+                        .python_version
+                        .clone()
+                        .unwrap_or(python);
+                    input.matrix.push(MatrixCell {
+                        file: result_file,
+                        python,
+                    });
+                }
+                Kind::Scan { key, value } => match scan_value(&result_file.result, &key, &value) {
+                    Some(value) => input.scans.push(ScanPoint {
+                        file: result_file,
+                        key,
+                        value,
+                    }),
+                    None => input.unread.push((
+                        file,
+                        format!("scan point whose {key} value '{value}' is not a number"),
+                    )),
+                },
+            }
+        }
+    }
+    input
+        .scenarios
+        .sort_by_key(|f| (scenario_rank(&f.result.scenario), f.path.clone()));
+    Ok(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_say_what_a_result_is() {
+        assert_eq!(
+            classify(Path::new("results/array-read.json")),
+            Kind::Scenario
+        );
+        assert_eq!(
+            classify(Path::new(
+                "results/scans/refcount-objsize--object-size-4096.json"
+            )),
+            Kind::Scan {
+                key: "object-size".into(),
+                value: "4096".into()
+            }
+        );
+        assert_eq!(
+            classify(Path::new("results/scans/array-read--children-8.json")),
+            Kind::Scan {
+                key: "children".into(),
+                value: "8".into()
+            }
+        );
+        assert_eq!(
+            classify(Path::new("results/matrix/py-list-sum@python3.12.1.json")),
+            Kind::Matrix {
+                python: "3.12.1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn versions_sort_numerically() {
+        let mut versions = vec!["3.10.13", "3.8.18", "3.13.0", "3.9.18"];
+        versions.sort_by_key(|v| version_key(v));
+        assert_eq!(versions, ["3.8.18", "3.9.18", "3.10.13", "3.13.0"]);
+    }
+}

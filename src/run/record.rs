@@ -1,0 +1,205 @@
+//! What `memlab run` stores beside the scenario schema, in the result's `facts`: one record per
+//! process of the followed tree, the command and how it ended, what the page-truth passes cost,
+//! and the CI checks. The table is rendered from these, so it can be re-rendered from a file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::result::ScenarioResult;
+
+/// `facts` keys of a `run` result.
+pub const FACT_PROCESSES: &str = "processes";
+pub const FACT_COMMAND: &str = "command";
+pub const FACT_ATTACHED_PID: &str = "attached_pid";
+pub const FACT_EXIT_STATUS: &str = "exit_status";
+pub const FACT_INTERRUPTED_BY: &str = "interrupted_by";
+pub const FACT_PASSES: &str = "truth_passes";
+pub const FACT_CHECKS: &str = "checks";
+
+/// How a process came into the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessKind {
+    /// The command memlab started (the tree's root).
+    Command,
+    /// The process `--pid` attached to (the tree's root).
+    Attached,
+    /// Forked without exec: a copy-on-write child, compared page by page with its parent.
+    Forked,
+    /// Forked, then exec'd another program: nothing left to share with its parent.
+    Exec,
+    /// First seen after its parent had gone (re-parented to memlab): no parent to compare with.
+    Orphan,
+}
+
+/// How a process's life in the record ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessEnd {
+    /// It exited (or was reaped) while memlab followed the tree.
+    Exited,
+    /// It was still running when the command ended or memlab was interrupted: memlab killed it.
+    Killed,
+    /// `--pid`: still running when memlab stopped following it (memlab never kills it).
+    Running,
+}
+
+/// A forked child's page truth against its parent (or, without page truth, its Private_Dirty
+/// growth), at the measurement where it had copied the most (the latest one when equal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Seconds since the start of the run.
+    pub time_s: f64,
+    /// The result's phase holding that measurement, when it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    pub copied_bytes: u64,
+    /// Copied plus child-only.
+    pub private_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_only_bytes: Option<u64>,
+    /// `page-truth-pfn`, `page-truth-exclusive-bit` or `private-dirty-growth`.
+    pub method: String,
+    pub exact: bool,
+}
+
+/// One process of the followed tree, alive or gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunProcess {
+    pub pid: i32,
+    /// Its parent when first seen (the process it was forked from); none for the root.
+    pub parent_pid: Option<i32>,
+    /// Its command line (as last seen; `[comm]` when it has none).
+    pub command: String,
+    pub kind: ProcessKind,
+    /// 1-based, in order of first sighting, for forked children only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_index: Option<usize>,
+    /// 0 for the root, 1 for its children, 2 for theirs…
+    pub depth: usize,
+    pub first_seen_s: f64,
+    /// The last time memlab saw it alive.
+    pub last_seen_s: f64,
+    /// When memlab found it gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gone_s: Option<f64>,
+    pub end: ProcessEnd,
+    /// Largest RSS seen (statm samples and passes).
+    pub peak_rss_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_pss_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_uss_bytes: Option<u64>,
+    /// Largest `Anonymous` (smaps_rollup) seen: what a forked child of it could copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_anonymous_bytes: Option<u64>,
+    /// Page-truth passes that measured it.
+    pub measured_passes: u32,
+    /// Forked children: what it copied from its parent (see [`Figures`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<Figures>,
+}
+
+/// How the command ended (`memlab run -- COMMAND` only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatusFact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// True when memlab killed it (after an interruption's grace period).
+    pub killed_by_memlab: bool,
+}
+
+/// What following the tree cost memlab (the timeline sampler's own cost is in `timeline.cost`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PassesFact {
+    /// `--interval`: the most time between two page-truth passes.
+    pub interval_ms: f64,
+    /// The interval the CPU budget allowed in the end (at least `interval_ms`).
+    pub effective_interval_ms: f64,
+    /// Share of one core the passes may take: a pass that costs 20 ms waits at least 20 / budget.
+    pub cpu_budget: f64,
+    pub passes: u64,
+    pub mean_pass_ms: f64,
+    pub max_pass_ms: f64,
+    /// Passes that also took the tree's unique footprint, and what one cost.
+    pub footprints: u64,
+    pub mean_footprint_ms: f64,
+    /// Share of one core the footprints may take.
+    pub footprint_cpu_budget: f64,
+    /// CPU time memlab spent in passes and polls (its main thread), in seconds.
+    pub cpu_seconds: f64,
+    /// Looks at the tree for new and exited processes (every 20 ms or as the budget allows).
+    pub polls: u64,
+    pub mean_poll_us: f64,
+    /// Passes kept as phases, and passes dropped to keep the result bounded.
+    pub phases_kept: usize,
+    pub phases_dropped: usize,
+    /// `pfn` (exact), `exclusive-bit` (approximate) or `none`.
+    pub method: String,
+}
+
+/// A process that broke a check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offender {
+    pub pid: i32,
+    /// `child 2`, `command`…
+    pub label: String,
+    pub command: String,
+    pub bytes: u64,
+}
+
+/// One CI check and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// `max-copied-per-child` or `max-tree-unique`.
+    pub check: String,
+    pub limit_bytes: u64,
+    /// The largest value measured (None when nothing could be measured).
+    pub measured_bytes: Option<u64>,
+    /// None when it could not be judged (the note says why).
+    pub holds: Option<bool>,
+    pub exact: bool,
+    pub offenders: Vec<Offender>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn fact<T: serde::de::DeserializeOwned>(result: &ScenarioResult, name: &str) -> Option<T> {
+    serde_json::from_value(result.facts.get(name)?.clone()).ok()
+}
+
+/// The process records of a `run` result (empty for any other result).
+pub fn processes(result: &ScenarioResult) -> Vec<RunProcess> {
+    fact(result, FACT_PROCESSES).unwrap_or_default()
+}
+
+pub fn checks(result: &ScenarioResult) -> Vec<CheckOutcome> {
+    fact(result, FACT_CHECKS).unwrap_or_default()
+}
+
+pub fn passes(result: &ScenarioResult) -> Option<PassesFact> {
+    fact(result, FACT_PASSES)
+}
+
+pub fn exit_status(result: &ScenarioResult) -> Option<ExitStatusFact> {
+    fact(result, FACT_EXIT_STATUS)
+}
+
+pub fn command(result: &ScenarioResult) -> Option<Vec<String>> {
+    fact(result, FACT_COMMAND)
+}
+
+/// How the table names a process: `command`, `child 3`, `exec`, `orphan`.
+pub fn label(process: &RunProcess) -> String {
+    match (process.kind, process.child_index) {
+        (ProcessKind::Command, _) => "command".into(),
+        (ProcessKind::Attached, _) => "attached".into(),
+        (ProcessKind::Forked, Some(index)) => format!("child {index}"),
+        (ProcessKind::Forked, None) => "child".into(),
+        (ProcessKind::Exec, _) => "exec".into(),
+        (ProcessKind::Orphan, _) => "orphan".into(),
+    }
+}
