@@ -43,9 +43,10 @@ fn format_measured(claim: &Claim) -> String {
     }
 }
 
-/// One line saying how exact the per-child figures are, and why when they are not.
-fn figures_explanation(method: &str) -> &'static str {
-    match method {
+/// One line saying how exact the per-child figures are, and why when they are not; None when
+/// no child was measured (each caller says why in its own words).
+pub(crate) fn figures_explanation(method: &str) -> Option<&'static str> {
+    Some(match method {
         "page-truth-pfn" => {
             "page truth, exact (each child's physical frames compared with its parent's)"
         }
@@ -56,8 +57,8 @@ fn figures_explanation(method: &str) -> &'static str {
         "private-dirty-growth" => {
             "APPROXIMATE: each child's Private_Dirty growth since it was first measured"
         }
-        _ => "none (no child was measured before and after its operation)",
-    }
+        _ => return None,
+    })
 }
 
 /// The first measured child's copies by region: declared regions with their size, then the
@@ -173,6 +174,7 @@ impl Exporter for TableExporter {
             out,
             "  figures: {}",
             figures_explanation(&result.summary.copied_method)
+                .unwrap_or("none (no child was measured before and after its operation)")
         )?;
         writeln!(out)?;
         writeln!(

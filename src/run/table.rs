@@ -12,22 +12,6 @@ fn cell(value: Option<u64>) -> String {
     value.map(format_bytes).unwrap_or_else(|| "-".to_string())
 }
 
-fn figures_explanation(method: &str) -> &'static str {
-    match method {
-        "page-truth-pfn" => {
-            "page truth, exact (each forked child's physical frames compared with its parent's)"
-        }
-        "page-truth-exclusive-bit" => {
-            "APPROXIMATE: page truth from the pagemap exclusive bit, because physical frame numbers \
-             need CAP_SYS_ADMIN (run as root for exact figures)"
-        }
-        "private-dirty-growth" => {
-            "APPROXIMATE: each child's Private_Dirty growth since it was first seen"
-        }
-        _ => "none (no process forked a child without exec while memlab watched)",
-    }
-}
-
 fn status_line(result: &ScenarioResult) -> String {
     let ended = match record::exit_status(result) {
         Some(exit) => {
@@ -232,7 +216,8 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
     writeln!(
         out,
         "  figures: {}",
-        figures_explanation(&result.summary.copied_method)
+        crate::export::table::figures_explanation(&result.summary.copied_method)
+            .unwrap_or("none (no process forked a child without exec while memlab watched)")
     )?;
     writeln!(out)?;
     writeln!(
