@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::kernel::ReadError;
 use crate::kernel::meminfo::{MeminfoSnapshot, read_meminfo};
 use crate::kernel::pagemap::{self, DeclaredRegion, PageTruthError, TruthMethod};
-use crate::kernel::rollup::read_rollup;
+use crate::kernel::rollup::{Rollup, read_rollup};
 use crate::kernel::tree::{descendants, parent_of};
 use crate::result::{ProcessSnapshot, Region, Role, TreeTotals};
 
@@ -71,28 +71,7 @@ impl TreeMeasurement {
                 Err(ReadError::Vanished { .. }) => None,
                 Err(error) => return Err(error.into()),
             };
-            // A child first seen now has no growth to report yet (None, never a made-up 0).
-            let private_dirty_growth_bytes = match (&rollup, role) {
-                (Some(rollup), Role::Child) => match self.first_private_dirty.get(&pid) {
-                    Some(base) => Some(rollup.private_dirty_bytes.saturating_sub(*base)),
-                    None => {
-                        self.first_private_dirty
-                            .insert(pid, rollup.private_dirty_bytes);
-                        None
-                    }
-                },
-                _ => None,
-            };
-            processes.push(ProcessSnapshot {
-                pid,
-                role,
-                child_index,
-                missing: rollup.is_none(),
-                rollup,
-                private_dirty_growth_bytes,
-                parent_pid: None,
-                page_truth: None,
-            });
+            processes.push(self.snapshot(pid, role, child_index, None, rollup));
         }
 
         self.add_page_truth(parent, regions, &mut processes)?;
@@ -116,27 +95,13 @@ impl TreeMeasurement {
         let mut processes = Vec::with_capacity(members.len());
         for member in members {
             let rollup = read_rollup(member.pid).ok();
-            let private_dirty_growth_bytes = match (&rollup, member.role) {
-                (Some(rollup), Role::Child) => match self.first_private_dirty.get(&member.pid) {
-                    Some(base) => Some(rollup.private_dirty_bytes.saturating_sub(*base)),
-                    None => {
-                        self.first_private_dirty
-                            .insert(member.pid, rollup.private_dirty_bytes);
-                        None
-                    }
-                },
-                _ => None,
-            };
-            processes.push(ProcessSnapshot {
-                pid: member.pid,
-                role: member.role,
-                child_index: member.child_index,
-                missing: rollup.is_none(),
+            processes.push(self.snapshot(
+                member.pid,
+                member.role,
+                member.child_index,
+                member.compare_with,
                 rollup,
-                private_dirty_growth_bytes,
-                parent_pid: member.compare_with,
-                page_truth: None,
-            });
+            ));
         }
         if let Some(method) = self.method {
             let mut by_parent: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
@@ -159,17 +124,45 @@ impl TreeMeasurement {
                 }
             }
         }
-        let mut tree = TreeTotals::default();
-        for rollup in processes.iter().filter_map(|p| p.rollup.as_ref()) {
-            tree.rss_bytes += rollup.rss_bytes;
-            tree.pss_bytes += rollup.pss_bytes;
-            tree.uss_bytes += rollup.uss_bytes;
-        }
+        let tree = sum_rollups(&processes);
         Ok(Snapshot {
             processes,
             meminfo: read_meminfo()?,
             tree,
         })
+    }
+
+    /// One process's snapshot. A child first seen now has no Private_Dirty growth to report
+    /// yet (None, never a made-up 0); its Private_Dirty is the base of later growth.
+    fn snapshot(
+        &mut self,
+        pid: i32,
+        role: Role,
+        child_index: Option<usize>,
+        parent_pid: Option<i32>,
+        rollup: Option<Rollup>,
+    ) -> ProcessSnapshot {
+        let private_dirty_growth_bytes = match (&rollup, role) {
+            (Some(rollup), Role::Child) => match self.first_private_dirty.get(&pid) {
+                Some(base) => Some(rollup.private_dirty_bytes.saturating_sub(*base)),
+                None => {
+                    self.first_private_dirty
+                        .insert(pid, rollup.private_dirty_bytes);
+                    None
+                }
+            },
+            _ => None,
+        };
+        ProcessSnapshot {
+            pid,
+            role,
+            child_index,
+            missing: rollup.is_none(),
+            rollup,
+            private_dirty_growth_bytes,
+            parent_pid,
+            page_truth: None,
+        }
     }
 
     /// Compares every child and descendant with its own parent, page by page. Declared regions
@@ -230,12 +223,7 @@ impl TreeMeasurement {
     }
 
     fn tree_totals(&self, processes: &[ProcessSnapshot]) -> anyhow::Result<TreeTotals> {
-        let mut tree = TreeTotals::default();
-        for rollup in processes.iter().filter_map(|p| p.rollup.as_ref()) {
-            tree.rss_bytes += rollup.rss_bytes;
-            tree.pss_bytes += rollup.pss_bytes;
-            tree.uss_bytes += rollup.uss_bytes;
-        }
+        let mut tree = sum_rollups(processes);
         if self.method == Some(TruthMethod::Pfn) {
             let live: Vec<i32> = processes
                 .iter()
@@ -257,4 +245,15 @@ impl TreeMeasurement {
             .map(|unique| tree.rss_bytes as f64 / unique as f64);
         Ok(tree)
     }
+}
+
+/// ΣRSS, ΣPSS and ΣUSS over the processes that could be read.
+fn sum_rollups(processes: &[ProcessSnapshot]) -> TreeTotals {
+    let mut tree = TreeTotals::default();
+    for rollup in processes.iter().filter_map(|p| p.rollup.as_ref()) {
+        tree.rss_bytes += rollup.rss_bytes;
+        tree.pss_bytes += rollup.pss_bytes;
+        tree.uss_bytes += rollup.uss_bytes;
+    }
+    tree
 }

@@ -310,3 +310,24 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
         cost,
     }
 }
+
+/// A measurement of the tree (a phase, a pass of `memlab run`) as a full timeline sample.
+pub fn rollup_sample(time_s: f64, processes: &[crate::result::ProcessSnapshot]) -> Sample {
+    Sample {
+        time_s,
+        kind: SampleKind::Rollup,
+        processes: processes
+            .iter()
+            .filter_map(|p| {
+                let rollup = p.rollup.as_ref()?;
+                Some(ProcessSample {
+                    pid: p.pid,
+                    role: Some(p.role),
+                    rss_bytes: rollup.rss_bytes,
+                    pss_bytes: Some(rollup.pss_bytes),
+                    uss_bytes: Some(rollup.uss_bytes),
+                })
+            })
+            .collect(),
+    }
+}

@@ -365,7 +365,7 @@ impl Session<'_> {
             &self.outcome.regions,
         )?;
         if let Some(sampler) = &self.sampler {
-            sampler.record(phase_sample(time_s, &snapshot.processes));
+            sampler.record(super::sampler::rollup_sample(time_s, &snapshot.processes));
         }
         Ok(Phase {
             name,
@@ -494,28 +494,4 @@ fn attach_stderr(error: anyhow::Error, tail: &Arc<Mutex<VecDeque<String>>>) -> a
         }
     }
     error
-}
-
-/// A phase's measurement as a full timeline sample.
-fn phase_sample(
-    time_s: f64,
-    processes: &[crate::result::ProcessSnapshot],
-) -> crate::result::Sample {
-    crate::result::Sample {
-        time_s,
-        kind: crate::result::SampleKind::Rollup,
-        processes: processes
-            .iter()
-            .filter_map(|p| {
-                let rollup = p.rollup.as_ref()?;
-                Some(crate::result::ProcessSample {
-                    pid: p.pid,
-                    role: Some(p.role),
-                    rss_bytes: rollup.rss_bytes,
-                    pss_bytes: Some(rollup.pss_bytes),
-                    uss_bytes: Some(rollup.uss_bytes),
-                })
-            })
-            .collect(),
-    }
 }

@@ -38,7 +38,7 @@ use crate::orchestrator::guard;
 use crate::orchestrator::measure::{Member, TreeMeasurement};
 use crate::orchestrator::sampler::{Sampler, SamplerConfig};
 use crate::orchestrator::summary::{FigureSource, child_bytes};
-use crate::result::{Phase, ProcessSample, Role, Sample, SampleKind, Timeline};
+use crate::result::{Phase, Role, Timeline};
 
 /// Shortest time between two polls of the tree.
 const POLL_MIN: Duration = Duration::from_millis(20);
@@ -667,7 +667,10 @@ impl Follower {
             });
         }
         if let Some(sampler) = sampler {
-            sampler.record(full_sample(time_s, &snapshot.processes));
+            sampler.record(crate::orchestrator::sampler::rollup_sample(
+                time_s,
+                &snapshot.processes,
+            ));
         }
         self.passes.push(Pass {
             id,
@@ -789,26 +792,6 @@ impl Follower {
             phases.push(phase);
         }
         (phases, peak_name, names)
-    }
-}
-
-fn full_sample(time_s: f64, processes: &[crate::result::ProcessSnapshot]) -> Sample {
-    Sample {
-        time_s,
-        kind: SampleKind::Rollup,
-        processes: processes
-            .iter()
-            .filter_map(|p| {
-                let rollup = p.rollup.as_ref()?;
-                Some(ProcessSample {
-                    pid: p.pid,
-                    role: Some(p.role),
-                    rss_bytes: rollup.rss_bytes,
-                    pss_bytes: Some(rollup.pss_bytes),
-                    uss_bytes: Some(rollup.uss_bytes),
-                })
-            })
-            .collect(),
     }
 }
 
