@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::kernel::rollup::read_rollup;
+use crate::kernel::rollup::read_memory_triple;
 use crate::kernel::tree::descendants;
 use crate::result::{
     ProcessSample, Role, Sample, SampleKind, SamplerCost, Timeline, TimelineEvent,
@@ -227,13 +227,13 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             tree = members(root, &announced);
             let mut processes = Vec::with_capacity(tree.len());
             for (pid, role) in &tree {
-                match read_rollup(*pid) {
-                    Ok(rollup) => processes.push(ProcessSample {
+                match read_memory_triple(*pid) {
+                    Ok(memory) => processes.push(ProcessSample {
                         pid: *pid,
                         role: Some(*role),
-                        rss_bytes: rollup.rss_bytes,
-                        pss_bytes: Some(rollup.pss_bytes),
-                        uss_bytes: Some(rollup.uss_bytes),
+                        rss_bytes: memory.rss_bytes,
+                        pss_bytes: Some(memory.pss_bytes),
+                        uss_bytes: Some(memory.uss_bytes),
                     }),
                     Err(_) => cost.missing_process_samples += 1,
                 }
