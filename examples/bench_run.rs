@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use memlab::kernel::pagemap::tree_unique_footprint;
 use memlab::kernel::tree::{descendants, direct_children};
-use memlab::orchestrator::measure::{Member, TreeMeasurement};
+use memlab::measure::snapshot::{Member, TreeMeasurement};
 use memlab::result::Role;
 
 const MEMLAB: &str = "target/release/memlab";
@@ -201,8 +201,8 @@ fn main() {
     );
     let pass = median(passes);
     let footprint = median(footprints);
-    let budget = memlab::run::follow::TRUTH_CPU_BUDGET;
-    let footprint_budget = memlab::run::follow::FOOTPRINT_CPU_BUDGET;
+    let budget = memlab::follow::TRUTH_CPU_BUDGET;
+    let footprint_budget = memlab::follow::FOOTPRINT_CPU_BUDGET;
     println!(
         "\nAt the default --interval (200 ms) and budgets ({:.0}% of a core for passes, {:.0}% for \
          footprints), a {pass:.0} ms pass allows one every {:.0} ms, a {footprint:.0} ms footprint \

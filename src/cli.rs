@@ -1,16 +1,19 @@
-//! The command line (clap) and the options layer that validates it into run requests.
+//! The command line: clap's definition and nothing else. It takes value types from
+//! [`crate::units`] and no behaviour from the rest of the crate; [`crate::options`] validates
+//! what it parsed into the requests the commands run.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::MemlabError;
-use crate::orchestrator::RunRequest;
-use crate::orchestrator::session::SessionOptions;
-use crate::result::Params;
-use crate::scenario::{self, ScenarioDef};
-use crate::units::{ByteSize, format_bytes};
+use crate::units::ByteSize;
+
+/// Longest silence allowed from a workload by default, in seconds.
+pub const DEFAULT_TIMEOUT_S: u64 = 300;
+/// Default milliseconds between two statm samples of the timeline.
+pub const DEFAULT_SAMPLE_INTERVAL_MS: u64 = 10;
+/// Default directory of result files.
+pub const DEFAULT_RESULTS_DIR: &str = "results";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,18 +49,18 @@ pub enum Commands {
     Report(ReportArgs),
     /// Run the scenarios of a suite file (experiments/suites/NAME.json), one result per entry;
     /// with --check, exit 3 when a claim does not hold.
-    Suite(crate::suite::SuiteArgs),
+    Suite(SuiteArgs),
     /// Run one scenario once per value of one numeric parameter; results in DIR/scans/.
-    Scan(crate::scan::ScanArgs),
+    Scan(ScanArgs),
     /// Run any command (memlab run -- COMMAND ARGS…) or follow a running process (--pid):
     /// its whole process tree over time, each forked child's pages against its parent's.
-    Run(crate::run::RunArgs),
+    Run(RunArgs),
     /// Compare current results with a baseline (files or directories): exit 3 on a regression.
-    Compare(crate::compare::CompareArgs),
+    Compare(CompareArgs),
     /// Store results as a baseline for `memlab compare`.
     Baseline {
         #[command(subcommand)]
-        command: crate::compare::baseline::BaselineCommand,
+        command: BaselineCommand,
     },
     /// Internal: run a native workload (started by memlab itself).
     #[command(name = "__workload", hide = true)]
@@ -68,10 +71,9 @@ pub enum Commands {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct ScenarioArgs {
-    /// Scenario name (see `memlab list`).
-    pub name: String,
+/// A scenario's parameters, as `scenario` and `scan` take them (and suites set them).
+#[derive(Debug, Clone, Args)]
+pub struct ScenarioParamArgs {
     /// Target size of the data set, e.g. 64MiB, 1GiB.
     #[arg(long)]
     pub size: Option<ByteSize>,
@@ -90,27 +92,66 @@ pub struct ScenarioArgs {
     /// Python interpreter for Python scenarios (default: the project's .venv, else python3).
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
-    /// Python scenarios: `paper` uses the documents' own data sizes (when memory allows).
-    #[arg(long, value_parser = ["default", "paper"])]
-    pub scale: Option<String>,
     /// Run the scenario N times; a claim holds only if it holds every time.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+}
+
+impl Default for ScenarioParamArgs {
+    /// Every parameter at the scenario's own default, one run.
+    fn default() -> Self {
+        ScenarioParamArgs {
+            size: None,
+            children: None,
+            op: None,
+            fraction: None,
+            object_size: None,
+            python: None,
+            repeat: 1,
+        }
+    }
+}
+
+/// How scenario runs are driven and where their results go.
+#[derive(Debug, Clone, Args)]
+pub struct RunSettingsArgs {
+    /// Directory for the result files.
+    #[arg(long, default_value = DEFAULT_RESULTS_DIR)]
+    pub out: PathBuf,
+    /// Longest silence allowed from the workload, in seconds.
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_S)]
+    pub timeout: u64,
+}
+
+impl Default for RunSettingsArgs {
+    fn default() -> Self {
+        RunSettingsArgs {
+            out: PathBuf::from(DEFAULT_RESULTS_DIR),
+            timeout: DEFAULT_TIMEOUT_S,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ScenarioArgs {
+    /// Scenario name (see `memlab list`).
+    pub name: String,
+    #[command(flatten)]
+    pub params: ScenarioParamArgs,
+    #[command(flatten)]
+    pub settings: RunSettingsArgs,
+    /// Python scenarios: `paper` uses the documents' own data sizes (when memory allows).
+    #[arg(long, value_parser = ["default", "paper"])]
+    pub scale: Option<String>,
     /// Print only the result JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Directory for the result file.
-    #[arg(long, default_value = "results")]
-    pub out: PathBuf,
-    /// Longest silence allowed from the workload, in seconds.
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
     /// Show the workload's stderr as it runs.
     #[arg(long, short)]
     pub verbose: bool,
     /// Timeline: milliseconds between two statm samples of the tree (smaps_rollup as often as
     /// its cost allows); 0 records no timeline.
-    #[arg(long, value_name = "MS", default_value_t = 10)]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_SAMPLE_INTERVAL_MS)]
     pub sample_interval: u64,
     /// Hold the tree after measuring this phase (e.g. forked, operated) until Enter is
     /// pressed, to inspect it with other tools.
@@ -121,6 +162,24 @@ pub struct ScenarioArgs {
     /// MEMLAB_PARAMS.
     #[arg(long, value_name = "COMMAND", num_args = 1.., allow_hyphen_values = true, hide = true)]
     pub workload_cmd: Option<Vec<String>>,
+}
+
+impl ScenarioArgs {
+    /// `memlab scenario NAME` with these parameters and every other option at its default:
+    /// what a suite entry, a scan point or a matrix cell runs.
+    pub fn batch(name: &str, params: ScenarioParamArgs, settings: RunSettingsArgs) -> Self {
+        ScenarioArgs {
+            name: name.to_string(),
+            params,
+            settings,
+            scale: None,
+            json: true,
+            verbose: false,
+            sample_interval: DEFAULT_SAMPLE_INTERVAL_MS,
+            pause_at: None,
+            workload_cmd: None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -137,263 +196,180 @@ pub struct MatrixArgs {
     /// Only these scenarios (repeatable; default: every matrix scenario).
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
-    /// Directory for the results (written under DIR/matrix/).
-    #[arg(long, default_value = "results")]
-    pub out: PathBuf,
-    /// Longest silence allowed from a workload, in seconds.
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
+    /// Results are written under DIR/matrix/.
+    #[command(flatten)]
+    pub settings: RunSettingsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// The suite: a name under experiments/suites/ (quick, all) or the path of a suite file.
+    #[arg(long, default_value = "quick", value_name = "NAME|PATH")]
+    pub suite: String,
+    /// Exit 3 when any claim does not hold (they are listed); skipped scenarios do not count.
+    #[arg(long)]
+    pub check: bool,
+    /// Size of every entry's data set, overriding the suite file.
+    #[arg(long)]
+    pub size: Option<ByteSize>,
+    /// Children of every entry, overriding the suite file.
+    #[arg(long)]
+    pub children: Option<usize>,
+    /// Runs of every entry, overriding the suite file (the spread compare uses for noisy figures).
+    #[arg(long)]
+    pub repeat: Option<usize>,
+    /// Interpreter for the py-* entries (default: the project's .venv, else python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Result files go to DIR/NAME.json (see docs/results.md for the names).
+    #[command(flatten)]
+    pub settings: RunSettingsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Scenario name (see `memlab list`).
+    pub name: String,
+    /// The parameter and its values: children, size, object-size or fraction, e.g.
+    /// `children=1,2,4,8`, `children=1..6`, `size=16MiB,64MiB`, `object-size=16,4KiB,1MiB`.
+    #[arg(long, value_name = "KEY=V1,V2,…")]
+    pub param: String,
+    /// The other parameters, the same at every point.
+    #[command(flatten)]
+    pub params: ScenarioParamArgs,
+    /// Results are written under DIR/scans/.
+    #[command(flatten)]
+    pub settings: RunSettingsArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Result files, or directories of them (their scans/ and matrix/ included).
-    #[arg(value_name = "RESULTS", default_value = "results")]
+    #[arg(value_name = "RESULTS", default_value = DEFAULT_RESULTS_DIR)]
     pub results: Vec<PathBuf>,
     /// Directory for report.html and report.md.
-    #[arg(long, value_name = "DIR", default_value = "results")]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RESULTS_DIR)]
     pub out: PathBuf,
     /// Directory for the charts (SVG and PNG).
     #[arg(long, value_name = "DIR", default_value = "plots")]
     pub plots: PathBuf,
 }
 
-impl ScenarioArgs {
-    /// The arguments of one matrix cell: a scenario under one interpreter.
-    pub fn for_matrix(name: &str, matrix: &MatrixArgs, python: PathBuf) -> ScenarioArgs {
-        ScenarioArgs {
-            name: name.to_string(),
-            size: matrix.size,
-            children: matrix.children,
-            op: None,
-            fraction: None,
-            object_size: None,
-            python: Some(python),
-            scale: None,
-            repeat: 1,
-            json: true,
-            out: matrix.out.join("matrix"),
-            timeout: matrix.timeout,
-            verbose: false,
-            sample_interval: 10,
-            pause_at: None,
-            workload_cmd: None,
-        }
-    }
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Follow this running process and its descendants instead of starting a command (memlab
+    /// never signals it; Ctrl-C stops following).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<i32>,
+    /// Page truth of every process at least this often, in milliseconds, and at each new
+    /// process's first sighting (stretched so that passes take at most 10% of a core).
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub interval: u64,
+    /// Timeline: milliseconds between two statm samples of the tree (smaps_rollup as often as
+    /// its cost allows); 0 records no timeline.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_SAMPLE_INTERVAL_MS)]
+    pub sample_interval: u64,
+    /// Exit 3 when a forked child copied more than SIZE from its parent (e.g. 10MiB), naming it.
+    #[arg(long, value_name = "SIZE")]
+    pub max_copied_per_child: Option<ByteSize>,
+    /// Exit 3 when the tree's unique footprint (distinct physical pages) exceeds SIZE.
+    #[arg(long, value_name = "SIZE")]
+    pub max_tree_unique: Option<ByteSize>,
+    /// Print only the result JSON on stdout (the command's stdout goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Directory for the result file.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_RESULTS_DIR)]
+    pub out: PathBuf,
+    /// Name of the result file: DIR/NAME.json.
+    #[arg(long, default_value = "run")]
+    pub name: String,
+    /// The command to run and follow (after `--`).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
 }
 
-/// Most children a run may fork: more is almost certainly a typo on a workstation.
-pub const MAX_CHILDREN: usize = 256;
-/// Most repetitions: a run is minutes at most, a thousand of them is a mistake.
-pub const MAX_REPEAT: usize = 100;
-
-fn usage(message: impl Into<String>) -> MemlabError {
-    MemlabError::Usage(message.into())
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: a result file or a directory of results (e.g. saved by `memlab baseline save`).
+    pub baseline: PathBuf,
+    /// The current results: a result file or a directory of results.
+    pub current: PathBuf,
+    /// Also write the report as GitHub-flavoured Markdown to FILE (regressions first), e.g.
+    /// for $GITHUB_STEP_SUMMARY.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Print the comparison as JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Treat another machine, other parameters, and baseline results missing from the current
+    /// set as errors (exit 1) rather than flags in the report.
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
 }
 
-/// Resolves a scenario name, suggesting the closest one when unknown.
-pub fn resolve_scenario(name: &str) -> Result<&'static ScenarioDef, MemlabError> {
-    scenario::find(name).ok_or_else(|| match scenario::closest(name) {
-        Some(close) => usage(format!(
-            "unknown scenario '{name}'; did you mean '{close}'? (memlab list shows all)"
-        )),
-        None => usage(format!("unknown scenario '{name}' (memlab list shows all)")),
-    })
+/// The comparison rule's thresholds (docs/ci.md). The defaults are the rule's own
+/// (`compare::rule::Thresholds::default()`, checked by a test).
+#[derive(Debug, Clone, Args)]
+pub struct ThresholdArgs {
+    /// Page-truth figures: a rise of more than this many pages (and more than --warn-pct) is a
+    /// warning.
+    #[arg(long, default_value_t = 32, value_name = "PAGES")]
+    pub warn_pages: u64,
+    /// Page-truth figures: a rise of more than this many pages (and more than --fail-pct) is a
+    /// regression.
+    #[arg(long, default_value_t = 64, value_name = "PAGES")]
+    pub fail_pages: u64,
+    /// Page-truth figures: relative rise (percent) above which a change can warn.
+    #[arg(long, default_value_t = 2.0, value_name = "PERCENT")]
+    pub warn_pct: f64,
+    /// Page-truth figures: relative rise (percent) above which a change can fail.
+    #[arg(long, default_value_t = 5.0, value_name = "PERCENT")]
+    pub fail_pct: f64,
+    /// Noisy figures (times, USS, estimates): relative rise of the median that can warn.
+    #[arg(long, default_value_t = 10.0, value_name = "PERCENT")]
+    pub noise_warn_pct: f64,
+    /// Noisy figures: relative rise of the median that can fail (when significant).
+    #[arg(long, default_value_t = 25.0, value_name = "PERCENT")]
+    pub noise_fail_pct: f64,
+    /// Noisy byte figures: changes up to this size are unchanged.
+    #[arg(long, default_value = "1MiB", value_name = "SIZE")]
+    pub noise_floor_bytes: ByteSize,
+    /// Noisy times: changes up to this many seconds are unchanged.
+    #[arg(long, default_value_t = 0.5, value_name = "SECONDS")]
+    pub noise_floor_seconds: f64,
+    /// Significance level of the one-sided Mann-Whitney test on the runs of noisy figures.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
 }
 
-impl ScenarioArgs {
-    /// Validates the arguments against the scenario and the machine.
-    pub fn to_request(&self, total_ram_bytes: u64) -> Result<RunRequest, MemlabError> {
-        let def = resolve_scenario(&self.name)?;
-        let page = crate::kernel::page_size_bytes();
-        let size_bytes = self.size.map(|s| s.0).unwrap_or(def.default_size_bytes);
-        if size_bytes < page {
-            return Err(usage(format!(
-                "--size must be at least one page ({page} bytes), got {size_bytes}"
-            )));
-        }
-        if total_ram_bytes > 0 && size_bytes > total_ram_bytes {
-            return Err(usage(format!(
-                "--size {} is larger than this machine's memory ({})",
-                format_bytes(size_bytes),
-                format_bytes(total_ram_bytes)
-            )));
-        }
-        let children = self.children.unwrap_or(def.default_children);
-        if children == 0 || children > MAX_CHILDREN {
-            return Err(usage(format!(
-                "--children must be between 1 and {MAX_CHILDREN}, got {children}"
-            )));
-        }
-        if self.repeat == 0 || self.repeat > MAX_REPEAT {
-            return Err(usage(format!(
-                "--repeat must be between 1 and {MAX_REPEAT}, got {}",
-                self.repeat
-            )));
-        }
-        if let Some(phase) = &self.pause_at
-            && !crate::protocol::is_valid_phase_name(phase)
-        {
-            return Err(usage(format!(
-                "--pause-at takes a phase name such as 'forked', got '{phase}'"
-            )));
-        }
-        if self.workload_cmd.as_ref().is_some_and(|c| c.is_empty()) {
-            return Err(usage("--workload-cmd needs a command"));
-        }
-        if self.python.is_some() && !def.is_python() {
-            return Err(usage(format!(
-                "'{}' is a native scenario: --python applies to py-* scenarios",
-                def.name
-            )));
-        }
-        let scale = match self.scale.as_deref() {
-            None | Some("default") => None,
-            Some(_) if !def.is_python() => {
-                return Err(usage(format!(
-                    "'{}' is a native scenario: --scale applies to py-* scenarios",
-                    def.name
-                )));
-            }
-            Some(_) if self.size.is_some() => {
-                return Err(usage("--scale paper sets the size: drop --size"));
-            }
-            Some(_) if def.paper_size_bytes.is_none() => {
-                return Err(usage(format!(
-                    "'{}' has no size from its document: --scale paper does not apply",
-                    def.name
-                )));
-            }
-            Some(scale) => Some(scale.to_string()),
-        };
-        if self.timeout == 0 {
-            return Err(usage("--timeout must be at least 1 second"));
-        }
-        let op = match (&self.op, def.ops) {
-            (None, []) => None,
-            (None, ops) => Some(ops[0].to_string()),
-            (Some(op), []) => {
-                return Err(usage(format!("'{}' takes no --op (got '{op}')", def.name)));
-            }
-            (Some(op), ops) if ops.contains(&op.as_str()) => Some(op.clone()),
-            (Some(op), ops) => {
-                return Err(usage(format!(
-                    "--op for '{}' must be one of {}, got '{op}'",
-                    def.name,
-                    ops.join(", ")
-                )));
-            }
-        };
-        let fraction = match (self.fraction, def.takes_fraction) {
-            (None, true) => Some(0.25),
-            (None, false) => None,
-            (Some(_), false) => return Err(usage(format!("'{}' takes no --fraction", def.name))),
-            (Some(f), true) if (0.0..=1.0).contains(&f) => Some(f),
-            (Some(f), true) => {
-                return Err(usage(format!(
-                    "--fraction must be between 0 and 1, got {f}"
-                )));
-            }
-        };
-        let object_size_bytes = match (self.object_size, def.default_object_size_bytes) {
-            (None, default) => default,
-            (Some(_), None) => return Err(usage(format!("'{}' takes no --object-size", def.name))),
-            (Some(size), Some(_)) if size.0 >= 1 && size.0 <= size_bytes => Some(size.0),
-            (Some(size), Some(_)) => {
-                return Err(usage(format!(
-                    "--object-size must be between 1 byte and --size, got {}",
-                    size.0
-                )));
-            }
-        };
-        Ok(RunRequest {
-            scenario: def,
-            params: Params {
-                size_bytes,
-                children,
-                op,
-                fraction,
-                object_size_bytes,
-                repeat: self.repeat,
-                python: self.python.as_ref().map(|p| p.display().to_string()),
-                scale,
-            },
-            session: SessionOptions {
-                message_timeout: Duration::from_secs(self.timeout),
-                hello_timeout: Duration::from_secs(self.timeout)
-                    .min(crate::orchestrator::session::DEFAULT_HELLO_TIMEOUT),
-                echo_stderr: self.verbose,
-                pause_at: self.pause_at.clone(),
-                sampler: (self.sample_interval > 0).then(|| {
-                    crate::orchestrator::sampler::SamplerConfig {
-                        statm_interval: Duration::from_millis(self.sample_interval),
-                    }
-                }),
-            },
-            workload_command: self.workload_cmd.clone(),
-        })
-    }
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Store results as a baseline in DIR (default: every result file in results/).
+    Save(SaveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// The baseline directory (created if needed).
+    pub dir: PathBuf,
+    /// Result files, or directories of results (default: results/).
+    #[arg(value_name = "RESULTS")]
+    pub results: Vec<PathBuf>,
+    /// Remove the result files DIR already holds first, so the baseline is exactly this set.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    fn request(args: &[&str]) -> Result<RunRequest, MemlabError> {
-        let mut argv = vec!["memlab", "scenario"];
-        argv.extend_from_slice(args);
-        let Commands::Scenario(args) = Cli::try_parse_from(argv).expect("parses").command else {
-            panic!("not a scenario command");
-        };
-        args.to_request(24 << 30)
-    }
-
-    fn usage_message(args: &[&str]) -> String {
-        match request(args) {
-            Err(MemlabError::Usage(message)) => message,
-            Err(other) => panic!("{args:?}: not a usage error: {other}"),
-            Ok(_) => panic!("{args:?} was accepted"),
-        }
-    }
-
-    #[test]
-    fn applies_scenario_defaults() {
-        let request = request(&["array-write"]).unwrap();
-        assert_eq!(request.params.size_bytes, 256 << 20);
-        assert_eq!(request.params.children, 4);
-        assert_eq!(request.params.fraction, Some(0.25));
-        assert_eq!(request.params.op, None);
-        let request =
-            super::tests::request(&["refcount-list", "--size", "64MiB", "--children", "2"])
-                .unwrap();
-        assert_eq!(request.params.op.as_deref(), Some("clone"));
-        assert_eq!(request.params.size_bytes, 64 << 20);
-    }
-
-    #[test]
-    fn rejects_bad_input_with_one_clear_line() {
-        assert!(usage_message(&["refcount-lst"]).contains("did you mean 'refcount-list'"));
-        assert!(usage_message(&["array-read", "--children", "0"]).contains("between 1 and"));
-        assert!(usage_message(&["array-read", "--children", "100000"]).contains("between 1 and"));
-        assert!(usage_message(&["array-read", "--size", "100"]).contains("at least one page"));
-        assert!(
-            usage_message(&["array-read", "--size", "1TiB"]).contains("larger than this machine")
-        );
-        assert!(usage_message(&["array-write", "--fraction", "1.5"]).contains("between 0 and 1"));
-        assert!(
-            usage_message(&["array-read", "--fraction", "0.5"]).contains("takes no --fraction")
-        );
-        assert!(usage_message(&["refcount-list", "--op", "poke"]).contains("clone, read"));
-        assert!(usage_message(&["array-read", "--op", "read"]).contains("takes no --op"));
-        assert!(usage_message(&["array-read", "--repeat", "0"]).contains("--repeat"));
-        for message in [
-            usage_message(&["refcount-lst"]),
-            usage_message(&["array-read", "--children", "0"]),
-        ] {
-            assert!(!message.contains('\n'), "one line: {message}");
-        }
-    }
 
     #[test]
     fn clap_rejects_malformed_sizes_and_numbers() {
@@ -405,5 +381,24 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn the_batch_defaults_are_the_command_lines() {
+        let Commands::Scenario(parsed) = Cli::try_parse_from(["memlab", "scenario", "array-read"])
+            .unwrap()
+            .command
+        else {
+            panic!("not a scenario");
+        };
+        let batch = ScenarioArgs::batch(
+            "array-read",
+            ScenarioParamArgs::default(),
+            RunSettingsArgs::default(),
+        );
+        assert_eq!(batch.settings.out, parsed.settings.out);
+        assert_eq!(batch.settings.timeout, parsed.settings.timeout);
+        assert_eq!(batch.sample_interval, parsed.sample_interval);
+        assert_eq!(batch.params.repeat, parsed.params.repeat);
     }
 }

@@ -1,27 +1,36 @@
 //! memlab: measures copy-on-write memory sharing between a process and the children it forks.
 //!
-//! - [`kernel`]: everything read from `/proc` and `/sys`, as typed values.
-//! - [`protocol`]: the line-based JSON phase protocol between orchestrator and workload.
+//! Data flows one way, top to bottom (docs/architecture.md; `tests/architecture.rs` keeps it):
+//!
+//! - [`commands`]: one file per subcommand; [`options`] validates what [`cli`] parsed;
+//!   [`batch`] runs many scenarios (suite, scan, matrix).
+//! - Renderers of stored results: [`report`] (HTML, Markdown, charts), [`compare`] (CI
+//!   regressions), [`render`] (terminal tables, the shared text and table model).
+//! - Measuring engines: [`orchestrator`] (scenarios, over the phase protocol) and [`follow`]
+//!   (`memlab run`, any process tree), both on the shared layer [`measure`].
+//! - [`scenario`]: the catalog, each definition with its claims.
 //! - [`workload`]: what runs inside the measured processes (the native workloads).
-//! - [`orchestrator`]: the measuring side: spawn, drive, measure, guard against orphans.
-//! - [`scenario`]: the scenarios and their claims.
-//! - [`result`]: the result JSON schema; [`export`]: its readable renderings.
+//! - [`result`]: the result JSON, the public contract.
+//! - At the bottom: [`protocol`] (the phase protocol), [`kernel`] (everything read from
+//!   `/proc` and `/sys`), [`python`] (finding interpreters), [`output`] (safe writes),
+//!   [`units`], [`error`].
 
-pub mod app;
+pub mod batch;
 pub mod cli;
+pub mod commands;
 pub mod compare;
 pub mod error;
-pub mod export;
+pub mod follow;
 pub mod kernel;
-pub mod matrix;
+pub mod measure;
+pub mod options;
 pub mod orchestrator;
+pub mod output;
 pub mod protocol;
 pub mod python;
+pub mod render;
 pub mod report;
 pub mod result;
-pub mod run;
-pub mod scan;
 pub mod scenario;
-pub mod suite;
 pub mod units;
 pub mod workload;

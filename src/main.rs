@@ -9,9 +9,13 @@ fn main() {
     let cli = Cli::parse();
     // The workload path must stay single-threaded and free of the orchestrator's machinery.
     if let Commands::Workload { name, params } = &cli.command {
-        std::process::exit(memlab::workload::workload_main(name, params));
+        let workload = match memlab::scenario::find(name).map(|def| def.runner) {
+            Some(memlab::scenario::Runner::Native { workload }) => Some(workload()),
+            _ => None,
+        };
+        std::process::exit(memlab::workload::workload_main(name, workload, params));
     }
-    let code = match memlab::app::run(cli) {
+    let code = match memlab::commands::run(cli.command) {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => exit_code::OK,
         Err(error) => {

@@ -54,7 +54,7 @@ fn array_write_copies_exactly_the_written_quarter() {
     )
     .unwrap();
     assert_eq!(stored, result);
-    assert_eq!(result["schema_version"], 1);
+    assert_eq!(result["schema_version"], memlab::result::SCHEMA_VERSION);
 }
 
 #[test]

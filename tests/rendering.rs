@@ -1,12 +1,13 @@
 //! Rendering from stored results: structure and text, from a fixture (no run needed).
 
-use memlab::export::Exporter;
-use memlab::export::table::TableExporter;
+use memlab::render::Exporter;
+use memlab::render::scenario_table::TableExporter;
+use memlab::result::load::parse_result;
 use memlab::result::{SCHEMA_VERSION, ScenarioResult};
 
 fn fixture(name: &str) -> ScenarioResult {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    parse_result(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]

@@ -398,7 +398,7 @@ fn the_suite_charts_show_every_fraction_claim_and_tree_total() {
         .iter()
         .filter(|f| f.result.status == RunStatus::Completed)
         .flat_map(|f| &f.result.claims)
-        .filter(|c| c.unit == "fraction" && !c.rule.is_empty())
+        .filter(|c| c.unit == memlab::result::ClaimUnit::Fraction && !c.rule.is_empty())
         .map(|c| c.id.clone())
         .collect();
     assert!(ids.len() >= 8, "{ids:?}");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{alive, all_gone_within, is_root, memlab, venv_python};
 use memlab::result::ScenarioResult;
-use memlab::run::record::{self, ProcessEnd, ProcessKind, RunProcess};
+use memlab::result::run::{ProcessEnd, ProcessKind, RunBody, RunProcess};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -54,8 +54,13 @@ fn run(args: &[&str], out: &Path, envs: &[(&str, &str)]) -> Ran {
     }
 }
 
+/// The typed body of a `memlab run` result.
+fn body(result: &ScenarioResult) -> &RunBody {
+    result.run.as_ref().expect("a run result has a run body")
+}
+
 fn processes(result: &ScenarioResult) -> Vec<RunProcess> {
-    let processes = record::processes(result);
+    let processes = body(result).processes.clone();
     assert!(!processes.is_empty(), "no process records");
     processes
 }
@@ -177,7 +182,7 @@ fn pool_global_workers_share_the_array_and_the_naive_sum_is_five_times_the_truth
         );
     }
     // The table shows both totals, rendered from the stored result.
-    let table = memlab::run::table::render(result);
+    let table = memlab::render::run_table::render(result);
     assert!(
         table.contains("ΣRSS") && table.contains("unique"),
         "{table}"
@@ -231,7 +236,7 @@ fn pool_list_workers_copy_their_ints_and_the_check_names_them() {
             failed[0]
         );
     }
-    let checks = record::checks(&ran.result);
+    let checks = &body(&ran.result).checks;
     assert_eq!(checks.len(), 1);
     assert_eq!(checks[0].holds, Some(false));
     assert_eq!(checks[0].offenders.len(), 4);
@@ -437,10 +442,7 @@ fn ctrl_c_forwards_the_signal_and_leaves_nothing_running() {
     );
     // The measurement stopped and was saved: every process of the tree is in it.
     let result = read_result(out.path());
-    assert_eq!(
-        result.facts[record::FACT_INTERRUPTED_BY].as_str(),
-        Some("SIGINT")
-    );
+    assert_eq!(body(&result).interrupted_by.as_deref(), Some("SIGINT"));
     let processes = processes(&result);
     for pid in &everyone {
         find(&processes, *pid);
@@ -464,14 +466,14 @@ fn a_command_that_ignores_ctrl_c_is_killed_after_the_grace_period() {
     let took = began.elapsed();
     assert_eq!(status.code(), Some(130));
     assert!(
-        took >= memlab::run::follow::GRACE - Duration::from_millis(100)
-            && took < memlab::run::follow::GRACE + Duration::from_secs(3),
+        took >= memlab::follow::GRACE - Duration::from_millis(100)
+            && took < memlab::follow::GRACE + Duration::from_secs(3),
         "took {took:?}"
     );
     let mut everyone: Vec<i32> = logged(&log).iter().map(|(_, pid)| *pid).collect();
     everyone.push(command);
     assert!(all_gone_within(&everyone, 2.0), "{everyone:?}");
-    let exit = record::exit_status(&read_result(out.path())).unwrap();
+    let exit = body(&read_result(out.path())).exit_status.clone().unwrap();
     assert!(exit.killed_by_memlab, "{exit:?}");
 }
 
@@ -579,7 +581,7 @@ fn attaching_follows_a_running_tree_to_its_end_without_touching_it() {
         .collect();
     assert_eq!(children.len(), 3, "{processes:#?}");
     assert!(children.iter().all(|c| c.kind == ProcessKind::Forked));
-    assert!(record::exit_status(&ran.result).is_none());
+    assert!(body(&ran.result).exit_status.is_none());
 }
 
 #[test]
@@ -632,7 +634,7 @@ fn the_tree_unique_check_fails_with_the_largest_process_named() {
         &[],
     );
     assert_eq!(ran.code, 3, "{}", ran.stderr);
-    let root = ran.result.facts["processes"][0]["pid"].as_i64().unwrap();
+    let root = body(&ran.result).processes[0].pid;
     let failed = ran
         .stderr
         .lines()

@@ -2,19 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
+use memlab::batch::Outcome;
+use memlab::batch::account::account;
+use memlab::cli::{RunSettingsArgs, SuiteArgs};
 use memlab::error::exit_code;
-use memlab::suite::{Outcome, SuiteArgs, SuiteEntry, SuiteFile, account, load_suite, plan_suite};
+use memlab::options::suite::{SuiteEntry, SuiteFile, load_suite, plan_suite};
 
 fn args() -> SuiteArgs {
     SuiteArgs {
         suite: "test".into(),
         check: false,
-        out: PathBuf::from("out"),
         size: None,
         children: None,
         repeat: None,
         python: None,
-        timeout: 300,
+        settings: RunSettingsArgs {
+            out: PathBuf::from("out"),
+            timeout: 300,
+        },
     }
 }
 
@@ -110,7 +115,7 @@ fn the_quick_suite_is_small_and_valid() {
     assert!(
         planned
             .iter()
-            .all(|p| p.request.params.size_bytes <= 32 << 20)
+            .all(|p| p.request.params.workload.size_bytes <= 32 << 20)
     );
     assert!(planned.iter().any(|p| p.request.scenario.is_python()));
     assert!(planned.iter().any(|p| !p.request.scenario.is_python()));

@@ -4,37 +4,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
-
 use super::{Loaded, Side, load_file, load_side, machine_differences};
+use crate::cli::SaveArgs;
 use crate::error::{MemlabError, exit_code};
-use crate::export::write_atomically;
+use crate::output::write_atomically;
 
-#[derive(Debug, Subcommand)]
-pub enum BaselineCommand {
-    /// Store results as a baseline in DIR (default: every result file in results/).
-    Save(SaveArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct SaveArgs {
-    /// The baseline directory (created if needed).
-    pub dir: PathBuf,
-    /// Result files, or directories of results (default: results/).
-    #[arg(value_name = "RESULTS")]
-    pub results: Vec<PathBuf>,
-    /// Remove the result files DIR already holds first, so the baseline is exactly this set.
-    #[arg(long)]
-    pub replace: bool,
-}
-
-pub fn run_baseline(command: &BaselineCommand) -> anyhow::Result<i32> {
-    match command {
-        BaselineCommand::Save(args) => save(args),
-    }
-}
-
-fn save(args: &SaveArgs) -> anyhow::Result<i32> {
+/// `memlab baseline save DIR [RESULTS…]`.
+pub fn save(args: &SaveArgs) -> anyhow::Result<i32> {
     let sources = if args.results.is_empty() {
         vec![PathBuf::from("results")]
     } else {
@@ -56,7 +32,7 @@ fn save(args: &SaveArgs) -> anyhow::Result<i32> {
         }
     }
     // What DIR already holds: replaced, or kept and reported.
-    let existing: Vec<Loaded> = super::result_files(&args.dir)
+    let existing: Vec<Loaded> = crate::result::files::result_files(&args.dir)
         .unwrap_or_default()
         .iter()
         .filter_map(|path| load_file(path, Side::Baseline).ok())
@@ -118,7 +94,7 @@ fn save(args: &SaveArgs) -> anyhow::Result<i32> {
     let broken: Vec<&str> = loaded
         .iter()
         .flat_map(|l| l.result.claims.iter())
-        .filter(|c| c.holds == Some(false))
+        .filter(|c| c.verdict.is_broken())
         .map(|c| c.id.as_str())
         .collect();
     if !broken.is_empty() {

@@ -13,36 +13,15 @@ pub mod rule;
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use serde::Serialize;
 
-use crate::error::{MemlabError, exit_code};
-use crate::result::{Role, RunStatus, SCHEMA_VERSION, ScenarioResult, Summary, median};
+use crate::error::MemlabError;
+use crate::result::load::load_result;
+use crate::result::{Role, RunStatus, ScenarioResult, Summary, median};
 pub use rule::{Judgement, NoisyUnit, Thresholds, Verdict};
 
 /// Version of the comparison JSON (`memlab compare --json`).
 pub const COMPARE_SCHEMA_VERSION: u32 = 1;
-
-#[derive(Debug, Args)]
-pub struct CompareArgs {
-    /// The baseline: a result file or a directory of results (e.g. saved by `memlab baseline save`).
-    pub baseline: PathBuf,
-    /// The current results: a result file or a directory of results.
-    pub current: PathBuf,
-    /// Also write the report as GitHub-flavoured Markdown to FILE (regressions first), e.g.
-    /// for $GITHUB_STEP_SUMMARY.
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
-    /// Print the comparison as JSON on stdout instead of the table.
-    #[arg(long)]
-    pub json: bool,
-    /// Treat another machine, other parameters, and baseline results missing from the current
-    /// set as errors (exit 1) rather than flags in the report.
-    #[arg(long)]
-    pub strict: bool,
-    #[command(flatten)]
-    pub thresholds: Thresholds,
-}
 
 /// Which side of the comparison a file is on, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,59 +60,19 @@ fn bad(side: Side, path: &Path, detail: impl std::fmt::Display) -> MemlabError {
 /// Reads one result file: not JSON, not a memlab result, another schema version, or a result
 /// that does not parse are each one clear line.
 pub fn load_file(path: &Path, side: Side) -> Result<Loaded, MemlabError> {
-    let text = std::fs::read_to_string(path).map_err(|e| bad(side, path, e))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| bad(side, path, format!("not JSON ({e}): a corrupt result file")))?;
-    let Some(version) = value.get("schema_version") else {
-        return Err(bad(side, path, "not a memlab result (no schema_version)"));
-    };
-    match version.as_u64() {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-        _ => {
-            return Err(bad(
-                side,
-                path,
-                format!(
-                    "result schema version {version}, this memlab reads version {SCHEMA_VERSION}: \
-                     re-create it with this memlab (memlab suite, then memlab baseline save)"
-                ),
-            ));
-        }
-    }
-    let result: ScenarioResult = serde_json::from_value(value)
-        .map_err(|e| bad(side, path, format!("not a valid memlab result ({e})")))?;
+    let stored = load_result(path).map_err(|e| bad(side, path, e))?;
     Ok(Loaded {
-        file: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        path: path.to_path_buf(),
-        result,
-        text,
+        file: stored.file_name(),
+        path: stored.path,
+        result: stored.result,
+        text: stored.text,
     })
-}
-
-/// The result files of a directory: its `*.json` (not hidden, not in subdirectories), sorted.
-pub fn result_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && p.extension().is_some_and(|e| e == "json")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 /// Reads a side: one file, or every result file of a directory (an empty one is an error).
 pub fn load_side(path: &Path, side: Side) -> Result<Vec<Loaded>, MemlabError> {
     if path.is_dir() {
-        let files = result_files(path).map_err(|e| bad(side, path, e))?;
+        let files = crate::result::files::result_files(path).map_err(|e| bad(side, path, e))?;
         if files.is_empty() {
             return Err(bad(
                 side,
@@ -299,23 +238,10 @@ fn param_differences(b: &ScenarioResult, c: &ScenarioResult) -> Vec<Difference> 
             });
         }
     };
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     check("scenario", b.scenario.clone(), c.scenario.clone());
-    let (pb, pc) = (&b.params, &c.params);
-    check("size", pb.size_bytes.to_string(), pc.size_bytes.to_string());
-    check("children", pb.children.to_string(), pc.children.to_string());
-    check("op", opt(pb.op.clone()), opt(pc.op.clone()));
-    check(
-        "fraction",
-        opt(pb.fraction.map(|f| f.to_string())),
-        opt(pc.fraction.map(|f| f.to_string())),
-    );
-    check(
-        "object size",
-        opt(pb.object_size_bytes.map(|s| s.to_string())),
-        opt(pc.object_size_bytes.map(|s| s.to_string())),
-    );
-    check("scale", opt(pb.scale.clone()), opt(pc.scale.clone()));
+    for ((what, left), (_, right)) in param_fields(b).into_iter().zip(param_fields(c)) {
+        check(what, left, right);
+    }
     found
 }
 
@@ -363,13 +289,35 @@ fn stem(file: &str) -> String {
     file.strip_suffix(".json").unwrap_or(file).to_string()
 }
 
+/// The parameters that make two results comparable, as text (`-` where a result has none:
+/// a `memlab run` result, or an option the scenario does not take).
+fn param_fields(result: &ScenarioResult) -> [(&'static str, String); 6] {
+    let params = result.params.as_ref().map(|p| &p.workload);
+    let text = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+    [
+        ("size", text(params.map(|p| p.size_bytes.to_string()))),
+        ("children", text(params.map(|p| p.children.to_string()))),
+        ("op", text(params.and_then(|p| p.op.clone()))),
+        (
+            "fraction",
+            text(params.and_then(|p| p.fraction.map(|f| f.to_string()))),
+        ),
+        (
+            "object size",
+            text(params.and_then(|p| p.object_size_bytes.map(|s| s.to_string()))),
+        ),
+        ("scale", text(params.and_then(|p| p.scale.clone()))),
+    ]
+}
+
 /// The scenario and parameters that identify a result when file names do not match.
 fn identity(result: &ScenarioResult) -> String {
-    let p = &result.params;
-    format!(
-        "{}|{}|{}|{:?}|{:?}|{:?}|{:?}",
-        result.scenario, p.size_bytes, p.children, p.op, p.fraction, p.object_size_bytes, p.scale
-    )
+    let mut identity = result.scenario.clone();
+    for (_, value) in param_fields(result) {
+        identity.push('|');
+        identity.push_str(&value);
+    }
+    identity
 }
 
 /// Whether each side was given as one file (rather than a directory).
@@ -442,6 +390,11 @@ pub fn pair<'a>(
 // ---------------------------------------------------------------------------------------
 // Figures.
 
+/// Runs per result (`--repeat`); one for a `memlab run` result.
+fn repeat(result: &ScenarioResult) -> usize {
+    result.params.as_ref().map_or(1, |p| p.repeat)
+}
+
 fn runs(result: &ScenarioResult) -> Vec<&Summary> {
     if result.runs.is_empty() {
         vec![&result.summary]
@@ -455,7 +408,10 @@ fn median_u64(values: &[u64]) -> f64 {
 }
 
 fn is_page_truth(result: &ScenarioResult) -> bool {
-    result.summary.copied_method.starts_with("page-truth")
+    result
+        .summary
+        .copied_method
+        .is_some_and(|method| method.is_page_truth())
 }
 
 /// Median USS of the children at the summary phase (first run only: runs keep no per-child USS).
@@ -541,14 +497,6 @@ fn compare_metric(spec: MetricSpec, page: f64, t: &Thresholds) -> MetricComparis
     row
 }
 
-fn claim_text(holds: Option<bool>) -> &'static str {
-    match holds {
-        Some(true) => "holds",
-        Some(false) => "BROKEN",
-        None => "n/a",
-    }
-}
-
 fn compare_claims(b: &ScenarioResult, c: &ScenarioResult) -> Vec<MetricComparison> {
     let mut ids: Vec<&str> = b.claims.iter().map(|x| x.id.as_str()).collect();
     for claim in &c.claims {
@@ -561,11 +509,13 @@ fn compare_claims(b: &ScenarioResult, c: &ScenarioResult) -> Vec<MetricCompariso
             let before = b.claims.iter().find(|x| x.id == id);
             let after = c.claims.iter().find(|x| x.id == id);
             let text = |claim: Option<&crate::result::Claim>| {
-                claim.map_or("absent", |x| claim_text(x.holds)).to_string()
+                claim
+                    .map_or("absent", |x| crate::render::text::verdict_short(x.verdict))
+                    .to_string()
             };
             let as_number = |claim: Option<&crate::result::Claim>| {
                 claim
-                    .and_then(|x| x.holds)
+                    .and_then(|x| x.verdict.holds())
                     .map(|h| if h { 1.0 } else { 0.0 })
             };
             let measured = match (before, after) {
@@ -577,7 +527,10 @@ fn compare_claims(b: &ScenarioResult, c: &ScenarioResult) -> Vec<MetricCompariso
                 ),
                 _ => String::new(),
             };
-            let (verdict, reason) = match (before.map(|x| x.holds), after.map(|x| x.holds)) {
+            let (verdict, reason) = match (
+                before.map(|x| x.verdict.holds()),
+                after.map(|x| x.verdict.holds()),
+            ) {
                 (Some(Some(true)), Some(Some(false))) => {
                     (Verdict::Regression, "the claim no longer holds".to_string())
                 }
@@ -769,11 +722,11 @@ fn compare_pair(
         entry.verdict = Verdict::Warning;
         return entry;
     }
-    if b.params.repeat != c.params.repeat {
+    if repeat(b) != repeat(c) {
         entry.param_differences.push(Difference {
             what: "repeat".into(),
-            baseline: b.params.repeat.to_string(),
-            current: c.params.repeat.to_string(),
+            baseline: repeat(b).to_string(),
+            current: repeat(c).to_string(),
         });
     }
     match (b.status, c.status) {
@@ -880,55 +833,4 @@ pub fn compare(
         counts,
         verdict,
     }
-}
-
-pub fn run_compare(args: &CompareArgs) -> anyhow::Result<i32> {
-    use std::io::Write;
-    args.thresholds.validate().map_err(MemlabError::Usage)?;
-    let baseline = load_side(&args.baseline, Side::Baseline)?;
-    let current = load_side(&args.current, Side::Current)?;
-    let given = Given {
-        baseline_file: !args.baseline.is_dir(),
-        current_file: !args.current.is_dir(),
-    };
-    let labels = (
-        args.baseline.display().to_string(),
-        args.current.display().to_string(),
-    );
-    let comparison = compare(
-        &baseline,
-        &current,
-        given,
-        (&labels.0, &labels.1),
-        &args.thresholds,
-    );
-    if let Some(path) = &args.markdown {
-        crate::export::write_atomically(path, &report::markdown(&comparison))?;
-    }
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        out.write_all(report::json(&comparison)?.as_bytes())?;
-    } else {
-        out.write_all(report::terminal(&comparison).as_bytes())?;
-    }
-    out.flush()?;
-    if comparison.regressions() > 0 {
-        return Ok(exit_code::CLAIM_BROKEN);
-    }
-    if comparison.counts.compared == 0 {
-        return Err(MemlabError::BadResult(format!(
-            "nothing to compare: no result of {} could be compared with {} (see the report)",
-            labels.1, labels.0
-        ))
-        .into());
-    }
-    if args.strict {
-        let mismatches = comparison.mismatches();
-        if !mismatches.is_empty() {
-            return Err(
-                MemlabError::BadResult(format!("--strict: {}", mismatches.join("; "))).into(),
-            );
-        }
-    }
-    Ok(exit_code::OK)
 }

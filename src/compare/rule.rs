@@ -26,37 +26,28 @@ pub const DEFAULT_NOISE_FLOOR_BYTES: u64 = 1 << 20;
 pub const DEFAULT_NOISE_FLOOR_SECONDS: f64 = 0.5;
 pub const DEFAULT_ALPHA: f64 = 0.05;
 
-/// The thresholds, as command-line options with their defaults.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+/// The thresholds (the command line sets them: `cli::ThresholdArgs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// Page-truth figures: a rise of more than this many pages (and more than --warn-pct) is a
     /// warning.
-    #[arg(long, default_value_t = DEFAULT_WARN_PAGES, value_name = "PAGES")]
     pub warn_pages: u64,
     /// Page-truth figures: a rise of more than this many pages (and more than --fail-pct) is a
     /// regression.
-    #[arg(long, default_value_t = DEFAULT_FAIL_PAGES, value_name = "PAGES")]
     pub fail_pages: u64,
     /// Page-truth figures: relative rise (percent) above which a change can warn.
-    #[arg(long, default_value_t = DEFAULT_WARN_PCT, value_name = "PERCENT")]
     pub warn_pct: f64,
     /// Page-truth figures: relative rise (percent) above which a change can fail.
-    #[arg(long, default_value_t = DEFAULT_FAIL_PCT, value_name = "PERCENT")]
     pub fail_pct: f64,
     /// Noisy figures (times, USS, estimates): relative rise of the median that can warn.
-    #[arg(long, default_value_t = DEFAULT_NOISE_WARN_PCT, value_name = "PERCENT")]
     pub noise_warn_pct: f64,
     /// Noisy figures: relative rise of the median that can fail (when significant).
-    #[arg(long, default_value_t = DEFAULT_NOISE_FAIL_PCT, value_name = "PERCENT")]
     pub noise_fail_pct: f64,
     /// Noisy byte figures: changes up to this size are unchanged.
-    #[arg(long, default_value = "1MiB", value_name = "SIZE")]
     pub noise_floor_bytes: ByteSize,
     /// Noisy times: changes up to this many seconds are unchanged.
-    #[arg(long, default_value_t = DEFAULT_NOISE_FLOOR_SECONDS, value_name = "SECONDS")]
     pub noise_floor_seconds: f64,
     /// Significance level of the one-sided Mann-Whitney test on the runs of noisy figures.
-    #[arg(long, default_value_t = DEFAULT_ALPHA)]
     pub alpha: f64,
 }
 
@@ -530,14 +521,6 @@ mod tests {
     #[test]
     fn thresholds_are_validated() {
         assert!(t().validate().is_ok());
-        // The command line's defaults are Thresholds::default().
-        #[derive(clap::Parser)]
-        struct Options {
-            #[command(flatten)]
-            thresholds: Thresholds,
-        }
-        let parsed = <Options as clap::Parser>::try_parse_from(["x"]).unwrap();
-        assert_eq!(parsed.thresholds, t());
         let mut bad = t();
         bad.warn_pages = 100;
         assert!(bad.validate().unwrap_err().contains("--warn-pages"));

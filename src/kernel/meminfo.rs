@@ -37,6 +37,11 @@ pub fn read_meminfo() -> anyhow::Result<MeminfoSnapshot> {
     })
 }
 
+/// The machine's memory, for sanity checks of sizes (0 when it cannot be read).
+pub fn total_ram_bytes() -> u64 {
+    read_meminfo().map(|m| m.mem_total_bytes).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn the_sampling_triple_agrees_with_the_full_rollup() {
         // A quiet process: this test binary's other threads allocate between the two reads.
-        let mut quiet = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut quiet = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let pid = quiet.id() as i32;
         std::thread::sleep(std::time::Duration::from_millis(50));
         let (triple, full) = (read_memory_triple(pid).unwrap(), read_rollup(pid).unwrap());

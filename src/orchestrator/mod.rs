@@ -1,12 +1,7 @@
 //! The measuring side: starts a workload in its own process tree, drives it through the phase
 //! protocol, measures at every phase, and assembles the result. Never part of the measured tree.
 
-pub mod guard;
-pub mod measure;
-pub mod preflight;
-pub mod sampler;
 pub mod session;
-pub mod summary;
 
 use std::process::Command;
 
@@ -14,9 +9,10 @@ use anyhow::Context;
 
 use crate::kernel::machine::describe_machine;
 use crate::kernel::meminfo::read_meminfo;
-use crate::result::{Params, RunStatus, SCHEMA_VERSION, ScenarioResult, median};
+use crate::measure::preflight;
+use crate::result::figures;
+use crate::result::{Params, RunStatus, ScenarioResult, median};
 use crate::scenario::{Runner, ScenarioDef, claims};
-use crate::workload::WorkloadParams;
 use session::{PhaseObserver, SessionOptions, SessionOutcome, run_session};
 
 pub struct RunRequest {
@@ -28,22 +24,14 @@ pub struct RunRequest {
 }
 
 fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
-    let params = WorkloadParams {
-        size_bytes: request.params.size_bytes,
-        children: request.params.children,
-        op: request.params.op.clone(),
-        fraction: request.params.fraction,
-        object_size_bytes: request.params.object_size_bytes,
-        scale: request.params.scale.clone(),
-    };
-    let params_json = serde_json::to_string(&params)?;
+    let params_json = serde_json::to_string(&request.params.workload)?;
     if let Some(argv) = &request.workload_command {
         let mut command = Command::new(&argv[0]);
         command.args(&argv[1..]).env("MEMLAB_PARAMS", &params_json);
         return Ok(command);
     }
     match request.scenario.runner {
-        Runner::Native => {
+        Runner::Native { .. } => {
             let exe = std::env::current_exe().context("locating the memlab binary")?;
             let mut command = Command::new(exe);
             command.args([
@@ -83,12 +71,13 @@ pub fn run_scenario(
 ) -> anyhow::Result<ScenarioResult> {
     let def = request.scenario;
     let available = read_meminfo()?.mem_available_bytes;
-    let data_size = match request.params.scale.as_deref() {
-        Some("paper") => def.paper_size_bytes.unwrap_or(request.params.size_bytes),
-        _ => request.params.size_bytes,
+    let workload = &request.params.workload;
+    let data_size = match workload.scale.as_deref() {
+        Some("paper") => def.paper_size_bytes.unwrap_or(workload.size_bytes),
+        _ => workload.size_bytes,
     };
     let worst_case =
-        preflight::worst_case_bytes(data_size, request.params.children, def.copies_per_child);
+        preflight::worst_case_bytes(data_size, workload.children, def.copies_per_child);
     preflight::check(def.name, worst_case, available)?;
 
     let machine = describe_machine(crate::kernel::pagemap::pfn_visible());
@@ -116,7 +105,7 @@ fn assemble(
     machine: &crate::kernel::machine::Machine,
     outcome: SessionOutcome,
 ) -> ScenarioResult {
-    let data_bytes = summary::data_bytes(&outcome.phases);
+    let data_bytes = figures::data_bytes(&outcome.phases);
     let mut machine = machine.clone();
     if def.is_python() {
         // The workload's hello says e.g. "CPython 3.12.1".
@@ -126,33 +115,22 @@ fn assemble(
             .and_then(|runtime| runtime.split_whitespace().last())
             .map(str::to_string);
     }
-    let summary = summary::summarize(&outcome.phases, data_bytes, outcome.wall_seconds);
-    let mut result = ScenarioResult {
-        schema_version: SCHEMA_VERSION,
-        memlab_version: env!("CARGO_PKG_VERSION").to_string(),
-        git_commit: option_env!("MEMLAB_GIT_COMMIT").map(str::to_string),
-        timestamp: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        machine,
-        scenario: def.name.to_string(),
-        source_document: def.source_document.to_string(),
-        params: params.clone(),
-        status: if outcome.skip.is_some() {
-            RunStatus::Skipped
-        } else {
-            RunStatus::Completed
-        },
-        skip: outcome.skip,
-        data_bytes,
-        regions: outcome.regions,
-        phases: outcome.phases,
-        facts: outcome.facts,
-        runs: vec![summary.clone()],
-        summary,
-        claims: Vec::new(),
-        timeline: outcome.timeline,
-    };
+    let summary = figures::summarize(&outcome.phases, data_bytes, outcome.wall_seconds);
+    let mut result = ScenarioResult::stamped(def.name, def.source_document, machine);
+    result.params = Some(params.clone());
+    if outcome.skip.is_some() {
+        result.status = RunStatus::Skipped;
+    }
+    result.skip = outcome.skip;
+    result.data_bytes = data_bytes;
+    result.regions = outcome.regions;
+    result.phases = outcome.phases;
+    result.facts = outcome.facts;
+    result.runs = vec![summary.clone()];
+    result.summary = summary;
+    result.timeline = outcome.timeline;
     if result.status == RunStatus::Completed {
-        result.claims = claims::evaluate(&result);
+        result.claims = claims::evaluate(def.claims, &result);
     }
     result
 }
@@ -169,10 +147,7 @@ fn merge_runs(mut results: Vec<ScenarioResult>) -> ScenarioResult {
         for other in &results {
             if let Some(again) = other.claims.iter().find(|c| c.id == claim.id) {
                 measured.push(again.measured);
-                claim.holds = match (claim.holds, again.holds) {
-                    (Some(a), Some(b)) => Some(a && b),
-                    (a, b) => a.or(b),
-                };
+                claim.verdict = claim.verdict.and(again.verdict);
             }
         }
         claim.measured = median(&measured);

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::guard::{self, TreeGuard};
-use super::measure::TreeMeasurement;
-use super::sampler::{Sampler, SamplerConfig};
 use crate::error::MemlabError;
+use crate::measure::guard::{self, TreeGuard, describe_status};
+use crate::measure::sampler::{Sampler, SamplerConfig};
+use crate::measure::snapshot::TreeMeasurement;
 use crate::protocol::{
     self, MAX_LINE_BYTES, OrchestratorMessage, PROTOCOL_VERSION, WorkloadMessage,
 };
@@ -365,7 +365,10 @@ impl Session<'_> {
             &self.outcome.regions,
         )?;
         if let Some(sampler) = &self.sampler {
-            sampler.record(super::sampler::rollup_sample(time_s, &snapshot.processes));
+            sampler.record(crate::measure::sampler::rollup_sample(
+                time_s,
+                &snapshot.processes,
+            ));
         }
         Ok(Phase {
             name,
@@ -417,15 +420,6 @@ impl Session<'_> {
             }
             .into()),
         }
-    }
-}
-
-pub fn describe_status(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(signal)) => format!("was killed by {}", guard::signal_name(signal)),
-        _ => "ended".to_string(),
     }
 }
 

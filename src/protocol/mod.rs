@@ -5,6 +5,7 @@
 //! workload can add some); unknown `msg` values and malformed lines are errors.
 
 pub mod client;
+pub mod params;
 
 use serde::{Deserialize, Serialize};
 

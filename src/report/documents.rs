@@ -3,6 +3,7 @@
 //! result file only (facts the workload measured, and the summary).
 
 use crate::result::ScenarioResult;
+use crate::scenario::DocumentFigures;
 use crate::units::{format_bytes, format_signed_bytes};
 
 /// A change in bytes with its sign: `+4.0 KiB`, `−41.8 MiB`.
@@ -129,7 +130,7 @@ fn doc001_rows(result: &ScenarioResult, document: Doc001Run) -> Vec<ComparisonRo
         format!(
             "{} measured ({} requested)",
             format_bytes(result.data_bytes),
-            format_bytes(result.params.size_bytes)
+            format_bytes(result.workload_params().map_or(0, |p| p.size_bytes))
         ),
     )];
     if let (Some(initial), Some(allocated)) = (initial, allocated) {
@@ -172,8 +173,9 @@ struct Doc001Run {
 /// The document's figures beside memlab's for `result`'s scenario, when the document gave any.
 pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
     let caption = |text: &str| text.to_string();
-    match result.scenario.as_str() {
-        "py-numpy-sum" => Some(Comparison {
+    let figures = crate::scenario::find(&result.scenario)?.document_figures?;
+    match figures {
+        DocumentFigures::NumpySum => Some(Comparison {
             caption: caption(
                 "document 001, run 1 (np.ones((15000, 15000)), 4 children summing it)",
             ),
@@ -186,7 +188,7 @@ pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
                 },
             ),
         }),
-        "py-list-sum" => Some(Comparison {
+        DocumentFigures::ListSum => Some(Comparison {
             caption: caption("document 001, run 2 (list(range(10**8)), children call sum(data))"),
             rows: doc001_rows(
                 result,
@@ -197,7 +199,7 @@ pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
                 },
             ),
         }),
-        "py-list-iter" => Some(Comparison {
+        DocumentFigures::ListIter => Some(Comparison {
             caption: caption(
                 "document 001, run 3 (list(range(10**8)), children run for x in data: pass)",
             ),
@@ -210,7 +212,7 @@ pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
                 },
             ),
         }),
-        "py-pool-self" => {
+        DocumentFigures::PoolSelf => {
             let mut rows = vec![row(
                 "data",
                 "np.zeros(100000000): 800 MB",
@@ -235,7 +237,7 @@ pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
                 rows,
             })
         }
-        "py-shared-numpy" => {
+        DocumentFigures::SharedNumpy => {
             let speedup = result.fact_f64("speedup")?;
             let document = result.fact_f64("document_speedup").unwrap_or(3.0);
             let document_cores = result.fact_f64("document_cores");
@@ -257,7 +259,7 @@ pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
                         .fact_f64("cores")
                         .map(|c| format!("{c:.0}"))
                         .unwrap_or_else(|| result.machine.cores.to_string()),
-                    result.params.children
+                    result.workload_params().map_or(0, |p| p.children)
                 ),
             ));
             if let (Some(sequential), Some(parallel)) = (
@@ -277,7 +279,7 @@ pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
                 rows,
             })
         }
-        "py-ray-put" => {
+        DocumentFigures::RayPut => {
             let document = result.facts.get("document_seconds");
             let doc = |key: &str| {
                 document
@@ -329,6 +331,5 @@ pub fn comparison(result: &ScenarioResult) -> Option<Comparison> {
                 rows,
             })
         }
-        _ => None,
     }
 }

@@ -11,10 +11,11 @@ use super::charts::objsize_scan::object_size_point;
 use super::documents::{comparison, document_subject};
 use super::input::ReportInput;
 use super::{
-    Report, ReportExporter, broken_claims, by_document, claim_counts, figures_word,
-    format_measured, headline_claim, machine_rows, machines, params_line, python_versions,
-    scenario_heading, verdict_word,
+    Report, ReportExporter, broken_claims, by_document, headline_claim, machine_rows, machines,
+    python_versions, scenario_heading,
 };
+use crate::render::text::{claim_counts, figures_word, format_measured, params_line, verdict_word};
+use crate::result::Verdict;
 use crate::result::{RunStatus, ScenarioResult};
 use crate::units::format_bytes;
 
@@ -69,15 +70,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn badge(holds: Option<bool>) -> String {
-    let class = match holds {
-        Some(true) => "holds",
-        Some(false) => "broken",
-        None => "na",
+fn badge(verdict: Verdict) -> String {
+    let class = match verdict {
+        Verdict::Holds => "holds",
+        Verdict::Broken => "broken",
+        Verdict::NotJudged => "na",
     };
     format!(
         r#"<span class="badge {class}">{}</span>"#,
-        verdict_word(holds)
+        verdict_word(verdict)
     )
 }
 
@@ -226,13 +227,13 @@ fn verdicts_table(page: &mut Page, input: &ReportInput) -> std::fmt::Result {
             let (held, broken, unjudged) = claim_counts(result);
             let mut verdicts = Vec::new();
             if broken > 0 {
-                verdicts.push(format!("{} ×{broken}", badge(Some(false))));
+                verdicts.push(format!("{} ×{broken}", badge(Verdict::Broken)));
             }
             if held > 0 {
-                verdicts.push(format!("{} ×{held}", badge(Some(true))));
+                verdicts.push(format!("{} ×{held}", badge(Verdict::Holds)));
             }
             if unjudged > 0 {
-                verdicts.push(format!("{} ×{unjudged}", badge(None)));
+                verdicts.push(format!("{} ×{unjudged}", badge(Verdict::NotJudged)));
             }
             let summary = &result.summary;
             vec![
@@ -253,7 +254,7 @@ fn verdicts_table(page: &mut Page, input: &ReportInput) -> std::fmt::Result {
                     .overcount_factor
                     .map(|f| format!("×{f:.2}"))
                     .unwrap_or_else(|| "n/a".into())),
-                escape(figures_word(result)),
+                escape(figures_word(result.summary.copied_method)),
             ]
         })
         .collect();
@@ -347,7 +348,7 @@ fn scenario_article(
             .tree_unique_bytes
             .map(|u| format!(" · tree-unique {}", escape(&format_bytes(u))))
             .unwrap_or_default(),
-        escape(figures_word(result)),
+        escape(figures_word(result.summary.copied_method)),
         summary.wall_seconds
     )?;
     if result.claims.is_empty() {
@@ -367,7 +368,7 @@ fn scenario_article(
                     .ok();
                 }
                 vec![
-                    badge(c.holds),
+                    badge(c.verdict),
                     format!("<code>{}</code>", escape(&c.id)),
                     escape(&c.statement),
                     if c.rule.is_empty() {
@@ -464,8 +465,8 @@ fn scans_section(
                         .claims
                         .iter()
                         .map(|c| {
-                            let mut text = badge(c.holds);
-                            if c.holds == Some(false) {
+                            let mut text = badge(c.verdict);
+                            if c.verdict.is_broken() {
                                 write!(
                                     text,
                                     " <code>{}</code> {}",
@@ -545,7 +546,7 @@ fn matrix_section(
                     MatrixValue::Skipped => r#"<span class="badge skipped">skipped</span>"#.into(),
                     MatrixValue::NoClaim => "no claim".into(),
                     MatrixValue::Claim { value, holds } => {
-                        format!("{} {}", escape(&value), badge(holds))
+                        format!("{} {}", escape(&value), badge(Verdict::from_holds(holds)))
                     }
                 });
             }

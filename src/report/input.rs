@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::error::MemlabError;
-use crate::result::{SCHEMA_VERSION, ScenarioResult};
+use crate::result::ScenarioResult;
+use crate::result::files::{FileKind, MATRIX_DIR, SCANS_DIR, classify, result_files};
+use crate::result::load::load_result;
 
 /// One result file and what it holds.
 #[derive(Debug, Clone)]
@@ -128,43 +130,16 @@ fn version_key(version: &str) -> Vec<u64> {
         .collect()
 }
 
-/// What a file name says a result file is.
-#[derive(Debug, Clone, PartialEq)]
-enum Kind {
-    Scenario,
-    Scan { key: String, value: String },
-    Matrix { python: String },
-}
-
-fn classify(path: &Path) -> Kind {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    if let Some((_, python)) = stem.split_once("@python") {
-        return Kind::Matrix {
-            python: python.to_string(),
-        };
-    }
-    if let Some((_, parameter)) = stem.split_once("--")
-        && let Some((key, value)) = parameter.rsplit_once('-')
-        && !key.is_empty()
-        && !value.is_empty()
-    {
-        return Kind::Scan {
-            key: key.to_string(),
-            value: value.to_string(),
-        };
-    }
-    Kind::Scenario
-}
-
 /// The scanned parameter's value: from the result's parameters, else from the file name.
 fn scan_value(result: &ScenarioResult, key: &str, from_name: &str) -> Option<f64> {
-    let params = &result.params;
+    let params = result.params.as_ref();
+    let workload = params.map(|p| &p.workload);
     let from_params = match key.replace('_', "-").as_str() {
-        "children" => Some(params.children as f64),
-        "size" => Some(params.size_bytes as f64),
-        "object-size" => params.object_size_bytes.map(|b| b as f64),
-        "fraction" => params.fraction,
-        "repeat" => Some(params.repeat as f64),
+        "children" => workload.map(|w| w.children as f64),
+        "size" => workload.map(|w| w.size_bytes as f64),
+        "object-size" => workload.and_then(|w| w.object_size_bytes.map(|b| b as f64)),
+        "fraction" => workload.and_then(|w| w.fraction),
+        "repeat" => params.map(|p| p.repeat as f64),
         _ => None,
     };
     from_params
@@ -177,28 +152,16 @@ fn scan_value(result: &ScenarioResult, key: &str, from_name: &str) -> Option<f64
         })
 }
 
-/// The JSON files of a results directory: its own, and those of `scans/` and `matrix/`.
+/// The result files of a results directory: its own, and those of `scans/` and `matrix/`.
 fn files_of_directory(directory: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for sub in [
         directory.to_path_buf(),
-        directory.join("scans"),
-        directory.join("matrix"),
+        directory.join(SCANS_DIR),
+        directory.join(MATRIX_DIR),
     ] {
-        if !sub.is_dir() {
-            continue;
-        }
-        let entries =
-            std::fs::read_dir(&sub).with_context(|| format!("reading {}", sub.display()))?;
-        for entry in entries {
-            let path = entry?.path();
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'));
-            if path.is_file() && !hidden && path.extension().is_some_and(|e| e == "json") {
-                files.push(path);
-            }
+        if sub.is_dir() {
+            files.extend(result_files(&sub).with_context(|| format!("reading {}", sub.display()))?);
         }
     }
     files.sort();
@@ -207,19 +170,9 @@ fn files_of_directory(directory: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Reads one result file; Err carries the reason it is not a result memlab can report.
 fn read_result(path: &Path) -> Result<ScenarioResult, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
-    match value.get("schema_version").and_then(|v| v.as_u64()) {
-        None => return Err("not a memlab result (no schema_version)".into()),
-        Some(version) if version != SCHEMA_VERSION as u64 => {
-            return Err(format!(
-                "schema version {version}; this memlab reads version {SCHEMA_VERSION}"
-            ));
-        }
-        Some(_) => {}
-    }
-    serde_json::from_value(value).map_err(|e| format!("not a memlab result: {e}"))
+    load_result(path)
+        .map(|stored| stored.result)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads the results under `paths` (files, or directories as `memlab` writes them).
@@ -260,8 +213,8 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<ReportInput> {
                 result,
             };
             match classify(&file) {
-                Kind::Scenario => input.scenarios.push(result_file),
-                Kind::Matrix { python } => {
+                FileKind::Scenario => input.scenarios.push(result_file),
+                FileKind::Matrix { python } => {
                     let python = result_file
                         .result
                         .machine
@@ -273,17 +226,19 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<ReportInput> {
                         python,
                     });
                 }
-                Kind::Scan { key, value } => match scan_value(&result_file.result, &key, &value) {
-                    Some(value) => input.scans.push(ScanPoint {
-                        file: result_file,
-                        key,
-                        value,
-                    }),
-                    None => input.unread.push((
-                        file,
-                        format!("scan point whose {key} value '{value}' is not a number"),
-                    )),
-                },
+                FileKind::Scan { key, value } => {
+                    match scan_value(&result_file.result, &key, &value) {
+                        Some(value) => input.scans.push(ScanPoint {
+                            file: result_file,
+                            key,
+                            value,
+                        }),
+                        None => input.unread.push((
+                            file,
+                            format!("scan point whose {key} value '{value}' is not a number"),
+                        )),
+                    }
+                }
             }
         }
     }
@@ -296,36 +251,6 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<ReportInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn file_names_say_what_a_result_is() {
-        assert_eq!(
-            classify(Path::new("results/array-read.json")),
-            Kind::Scenario
-        );
-        assert_eq!(
-            classify(Path::new(
-                "results/scans/refcount-objsize--object-size-4096.json"
-            )),
-            Kind::Scan {
-                key: "object-size".into(),
-                value: "4096".into()
-            }
-        );
-        assert_eq!(
-            classify(Path::new("results/scans/array-read--children-8.json")),
-            Kind::Scan {
-                key: "children".into(),
-                value: "8".into()
-            }
-        );
-        assert_eq!(
-            classify(Path::new("results/matrix/py-list-sum@python3.12.1.json")),
-            Kind::Matrix {
-                python: "3.12.1".into()
-            }
-        );
-    }
 
     #[test]
     fn versions_sort_numerically() {

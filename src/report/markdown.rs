@@ -8,10 +8,10 @@ use super::charts::objsize_scan::object_size_point;
 use super::documents::{comparison, document_subject};
 use super::input::ReportInput;
 use super::{
-    Report, ReportExporter, broken_claims, by_document, claim_counts, figures_word,
-    format_measured, headline_claim, machine_rows, machines, params_line, python_versions,
-    scenario_heading,
+    Report, ReportExporter, broken_claims, by_document, headline_claim, machine_rows, machines,
+    python_versions, scenario_heading,
 };
+use crate::render::text::{claim_counts, figures_word, format_measured, params_line};
 use crate::result::{RunStatus, ScenarioResult};
 use crate::units::format_bytes;
 
@@ -42,7 +42,7 @@ fn claims_cell(result: &ScenarioResult) -> String {
     let parts: Vec<String> = result
         .claims
         .iter()
-        .map(|c| match c.holds {
+        .map(|c| match c.verdict.holds() {
             Some(false) => format!(
                 "❌ {}: {}",
                 c.id.rsplit('/').next().unwrap_or(&c.id),
@@ -132,7 +132,7 @@ fn overview_row(result: &ScenarioResult, heading: &str) -> Vec<String> {
             .overcount_factor
             .map(|f| format!("×{f:.2}"))
             .unwrap_or_else(|| "n/a".into()),
-        figures_word(result).to_string(),
+        figures_word(result.summary.copied_method).to_string(),
     ]
 }
 
@@ -164,7 +164,7 @@ fn scenario_section(out: &mut String, result: &ScenarioResult, heading: &str) ->
             .tree_unique_bytes
             .map(|u| format!(" · tree-unique {}", format_bytes(u)))
             .unwrap_or_default(),
-        figures_word(result)
+        figures_word(result.summary.copied_method)
     )?;
     if result.claims.is_empty() {
         writeln!(out, "No claim.\n")?;
@@ -178,7 +178,7 @@ fn scenario_section(out: &mut String, result: &ScenarioResult, heading: &str) ->
                     measured = format!("{measured} — {note}");
                 }
                 vec![
-                    verdict(c.holds).to_string(),
+                    verdict(c.verdict.holds()).to_string(),
                     format!("`{}`", c.id),
                     c.statement.clone(),
                     if c.rule.is_empty() {

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use charts::{Chart, RenderedChart};
 use input::ReportInput;
 
-use crate::export::write_atomically;
 use crate::kernel::machine::Machine;
-use crate::result::{Claim, RunStatus, ScenarioResult};
+use crate::output::write_atomically;
+use crate::result::{Claim, ClaimUnit, RunStatus, ScenarioResult};
 use crate::units::format_bytes;
 
 /// A report rendered for a reader: HTML or Markdown.
@@ -188,139 +188,6 @@ pub fn write_report(options: &ReportOptions) -> anyhow::Result<ReportOutcome> {
     })
 }
 
-/// `memlab report`: writes the report and says where.
-pub fn run_report(args: &crate::cli::ReportArgs) -> anyhow::Result<i32> {
-    let outcome = write_report(&ReportOptions {
-        results: args.results.clone(),
-        out: args.out.clone(),
-        plots: args.plots.clone(),
-    })?;
-    for (path, reason) in &outcome.unread {
-        eprintln!("report: skipped {}: {reason}", path.display());
-    }
-    println!(
-        "report of {} results written to {} and {}; {} charts (SVG and PNG) in {}",
-        outcome.results,
-        outcome.html.display(),
-        outcome.markdown.display(),
-        outcome.charts,
-        args.plots.display()
-    );
-    Ok(crate::error::exit_code::OK)
-}
-
-// --- Text shared by the exporters -------------------------------------------------------------
-
-pub fn verdict_word(holds: Option<bool>) -> &'static str {
-    match holds {
-        Some(true) => "holds",
-        Some(false) => "BROKEN",
-        None => "not judged",
-    }
-}
-
-fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else if value.abs() >= 100.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.2}")
-    }
-}
-
-pub fn percent(fraction: f64) -> String {
-    let value = fraction * 100.0;
-    if value != 0.0 && value.abs() < 0.01 {
-        format!("{value:.4}%")
-    } else {
-        format!("{value:.2}%")
-    }
-}
-
-/// A claim's measured value with its unit and what it is compared with.
-pub fn format_measured(claim: &Claim) -> String {
-    if claim.rule.is_empty() && claim.holds.is_none() {
-        return "—".to_string();
-    }
-    match claim.unit.as_str() {
-        "fraction" => format!(
-            "{} (threshold {})",
-            percent(claim.measured),
-            charts::axis_number(claim.expected * 100.0, 2) + "%"
-        ),
-        "pages" => format!(
-            "{} pages (expected {})",
-            number(claim.measured),
-            number(claim.expected)
-        ),
-        "x" => format!(
-            "{}x (against {}x)",
-            number(claim.measured),
-            number(claim.expected)
-        ),
-        "bytes per huge page" => format!(
-            "{} per huge page (expected {})",
-            format_bytes(claim.measured.max(0.0) as u64),
-            format_bytes(claim.expected.max(0.0) as u64)
-        ),
-        "" => format!(
-            "{} (expected {})",
-            number(claim.measured),
-            number(claim.expected)
-        ),
-        unit => format!(
-            "{} {unit} (expected {})",
-            number(claim.measured),
-            number(claim.expected)
-        ),
-    }
-}
-
-/// The run's parameters in one line.
-pub fn params_line(result: &ScenarioResult) -> String {
-    let params = &result.params;
-    let mut parts = vec![
-        format!("size {}", format_bytes(params.size_bytes)),
-        format!("children {}", params.children),
-    ];
-    if let Some(op) = &params.op {
-        parts.push(format!("op {op}"));
-    }
-    if let Some(fraction) = params.fraction {
-        parts.push(format!("fraction {fraction}"));
-    }
-    if let Some(object) = params.object_size_bytes {
-        parts.push(format!("object size {}", format_bytes(object)));
-    }
-    if params.repeat > 1 {
-        parts.push(format!("repeat {}", params.repeat));
-    }
-    if let Some(scale) = &params.scale {
-        parts.push(format!("scale {scale}"));
-    }
-    if let Some(python) = &result.machine.python_version {
-        parts.push(format!("Python {python}"));
-    }
-    parts.join(" · ")
-}
-
-/// How exact a result's per-child figures are, in a few words.
-pub fn figures_word(result: &ScenarioResult) -> &'static str {
-    match result.summary.copied_method.as_str() {
-        "page-truth-pfn" => "exact",
-        "page-truth-exclusive-bit" => "approximate (exclusive bit)",
-        "private-dirty-growth" => "estimate (Private_Dirty)",
-        _ => "none",
-    }
-}
-
-/// (held, broken, not judged) counts.
-pub fn claim_counts(result: &ScenarioResult) -> (usize, usize, usize) {
-    let count = |v: Option<bool>| result.claims.iter().filter(|c| c.holds == v).count();
-    (count(Some(true)), count(Some(false)), count(None))
-}
-
 /// The distinct machines the results were measured on (the Python version aside), each with
 /// how many result files come from it.
 pub fn machines(input: &ReportInput) -> Vec<(&Machine, usize)> {
@@ -462,7 +329,7 @@ pub fn broken_claims(input: &ReportInput) -> Vec<(String, &Claim)> {
         result
             .claims
             .iter()
-            .filter(|c| c.holds == Some(false))
+            .filter(|c| c.verdict.is_broken())
             .collect()
     }
     let mut all = Vec::new();
@@ -497,54 +364,6 @@ pub fn headline_claim(result: &ScenarioResult) -> Option<&Claim> {
     result
         .claims
         .iter()
-        .find(|c| c.unit == "fraction" && !c.rule.is_empty())
+        .find(|c| c.unit == ClaimUnit::Fraction && !c.rule.is_empty())
         .or_else(|| result.claims.first())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn claim(unit: &str, measured: f64, expected: f64) -> Claim {
-        Claim {
-            id: "x/y".into(),
-            source_document: "001".into(),
-            statement: "s".into(),
-            rule: "median child copied <= 2% of the data pages".into(),
-            measured,
-            expected,
-            unit: unit.into(),
-            holds: Some(true),
-            note: None,
-            measured_per_run: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn measured_values_read_with_their_units() {
-        assert_eq!(
-            format_measured(&claim("fraction", 0.0001, 0.02)),
-            "0.01% (threshold 2%)"
-        );
-        assert_eq!(
-            format_measured(&claim("fraction", 0.00001, 0.5)),
-            "0.0010% (threshold 50%)"
-        );
-        assert_eq!(
-            format_measured(&claim("pages", 10927.0, 10927.0)),
-            "10927 pages (expected 10927)"
-        );
-        assert_eq!(
-            format_measured(&claim("x", 2.345, 3.0)),
-            "2.35x (against 3x)"
-        );
-        assert_eq!(
-            format_measured(&claim("bytes per huge page", 4096.0, 4096.0)),
-            "4.0 KiB per huge page (expected 4.0 KiB)"
-        );
-        let mut unjudged = claim("fraction", 0.0, 0.02);
-        unjudged.rule.clear();
-        unjudged.holds = None;
-        assert_eq!(format_measured(&unjudged), "—");
-    }
 }

@@ -1,19 +1,50 @@
 //! The scenarios memlab knows: what each reproduces, its defaults, and which options it takes.
 
 pub mod claims;
-mod python_claims;
 
 use crate::units::MIB;
+use crate::workload::NativeWorkload;
+use crate::workload::native;
+use claims::ClaimRules;
+use claims::native as native_claims;
+use claims::python as python_claims;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Runner {
-    /// The memlab binary re-executed as `memlab __workload NAME`.
-    Native,
+    /// The memlab binary re-executed as `memlab __workload NAME`, running this workload.
+    Native {
+        workload: fn() -> Box<dyn NativeWorkload>,
+    },
     /// A Python script under `experiments/`.
     Python { script: &'static str },
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Runner::Native { .. } => f.write_str("Native"),
+            Runner::Python { script } => write!(f, "Python({script})"),
+        }
+    }
+}
+
+/// The document numbers a report puts beside a scenario's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentFigures {
+    /// Document 001: numpy's ones((N,N)).sum() in children.
+    NumpySum,
+    /// Document 001: sum(list(range(N))) in children.
+    ListSum,
+    /// Document 001: `for x in data` in children.
+    ListIter,
+    /// Document 000: Pool.map over (self, i).
+    PoolSelf,
+    /// Document 003: RawArray-backed numpy, parallel against sequential.
+    SharedNumpy,
+    /// Document 003: Ray's put/get against pickle.
+    RayPut,
+}
+
 pub struct ScenarioDef {
     pub name: &'static str,
     /// `000`…`003` for the seed documents, `beyond` for memlab's own.
@@ -32,6 +63,19 @@ pub struct ScenarioDef {
     pub paper_size_bytes: Option<u64>,
     /// Part of the Python version matrix (refcount, GC and interning behaviour).
     pub in_version_matrix: bool,
+    /// The scenario's claims.
+    pub claims: ClaimRules,
+    /// The document numbers shown beside the scenario's, if its document gives any.
+    pub document_figures: Option<DocumentFigures>,
+}
+
+impl std::fmt::Debug for ScenarioDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScenarioDef")
+            .field("name", &self.name)
+            .field("runner", &self.runner)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ScenarioDef {
@@ -45,12 +89,14 @@ const fn native(
     source_document: &'static str,
     summary: &'static str,
     copies_per_child: f64,
+    workload: fn() -> Box<dyn NativeWorkload>,
+    claims: ClaimRules,
 ) -> ScenarioDef {
     ScenarioDef {
         name,
         source_document,
         summary,
-        runner: Runner::Native,
+        runner: Runner::Native { workload },
         default_size_bytes: 256 * MIB,
         default_children: 4,
         ops: &[],
@@ -59,6 +105,8 @@ const fn native(
         copies_per_child,
         paper_size_bytes: None,
         in_version_matrix: false,
+        claims,
+        document_figures: None,
     }
 }
 
@@ -68,10 +116,23 @@ const fn python(
     summary: &'static str,
     script: &'static str,
     copies_per_child: f64,
+    claims: ClaimRules,
 ) -> ScenarioDef {
     ScenarioDef {
+        name,
+        source_document,
+        summary,
         runner: Runner::Python { script },
-        ..native(name, source_document, summary, copies_per_child)
+        default_size_bytes: 256 * MIB,
+        default_children: 4,
+        ops: &[],
+        takes_fraction: false,
+        default_object_size_bytes: None,
+        copies_per_child,
+        paper_size_bytes: None,
+        in_version_matrix: false,
+        claims,
+        document_figures: None,
     }
 }
 
@@ -83,6 +144,8 @@ static SCENARIOS: &[ScenarioDef] = &[
         "001",
         "children sum a large array: every page stays shared",
         0.0,
+        native::array_read,
+        native_claims::array_read,
     ),
     ScenarioDef {
         takes_fraction: true,
@@ -91,6 +154,8 @@ static SCENARIOS: &[ScenarioDef] = &[
             "beyond",
             "children write exactly --fraction of the pages: copied pages equal the known truth",
             1.0,
+            native::array_write,
+            native_claims::array_write,
         )
     },
     ScenarioDef {
@@ -100,6 +165,8 @@ static SCENARIOS: &[ScenarioDef] = &[
             "001",
             "many small Rc objects; cloning each writes its refcount and copies its page (--op read copies nothing)",
             1.0,
+            native::refcount_list,
+            native_claims::refcount_list,
         )
     },
     native(
@@ -107,6 +174,8 @@ static SCENARIOS: &[ScenarioDef] = &[
         "001",
         "N references to one object ([1]*N): one refcount page copied",
         0.0,
+        native::refcount_same,
+        native_claims::refcount_same,
     ),
     ScenarioDef {
         default_object_size_bytes: Some(4096),
@@ -115,6 +184,8 @@ static SCENARIOS: &[ScenarioDef] = &[
             "000",
             "objects of --object-size bytes cloned: one header page copied per object",
             1.0,
+            native::refcount_objsize,
+            native_claims::refcount_objsize,
         )
     },
     native(
@@ -122,21 +193,28 @@ static SCENARIOS: &[ScenarioDef] = &[
         "000",
         "data sent to every child over a pipe, as Pool.map pickles self: a private copy each",
         1.0,
+        native::serialized_copy,
+        native_claims::serialized_copy,
     ),
     native(
         "shared-mapping",
         "003",
         "MAP_SHARED memory written by children: no private copies, writes seen by the parent",
         0.0,
+        native::shared_mapping,
+        native_claims::shared_mapping,
     ),
     native(
         "thp",
         "beyond",
         "data in transparent huge pages; a child writes one byte per 2 MiB: 4 KiB copied each (Linux >= 5.8)",
         0.1,
+        native::thp,
+        native_claims::thp,
     ),
     // Document 000: Pool.map(self) pickles; a global or a class attribute is shared by fork.
     ScenarioDef {
+        document_figures: Some(DocumentFigures::PoolSelf),
         paper_size_bytes: Some(800_000_000),
         ..python(
             "py-pool-self",
@@ -144,6 +222,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "Pool.map over (self, i): every worker unpickles its own copy of the 800 MB object",
             "py_pool_self.py",
             2.0,
+            python_claims::py_pool_self,
         )
     },
     ScenarioDef {
@@ -154,6 +233,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "the object as a module global before the pool forks: shared",
             "py_pool_global.py",
             0.0,
+            python_claims::py_pool_global,
         )
     },
     ScenarioDef {
@@ -164,6 +244,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "the array as a class attribute: shared like a global",
             "py_pool_classattr.py",
             0.0,
+            python_claims::py_pool_classattr,
         )
     },
     ScenarioDef {
@@ -174,6 +255,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "the global-data pool with the forkserver start method (Python 3.14's default)",
             "py_pool_global.py",
             1.0,
+            python_claims::py_pool_global_forkserver,
         )
     },
     ScenarioDef {
@@ -184,10 +266,12 @@ static SCENARIOS: &[ScenarioDef] = &[
             "the global-data pool with spawn: every worker re-imports the module and builds its own copy",
             "py_pool_global.py",
             1.0,
+            python_claims::py_pool_global_spawn,
         )
     },
     // Document 001: numpy shared, a list of ints copied by refcount writes, [1]*N not.
     ScenarioDef {
+        document_figures: Some(DocumentFigures::NumpySum),
         paper_size_bytes: Some(1_800_000_000),
         ..python(
             "py-numpy-sum",
@@ -195,9 +279,11 @@ static SCENARIOS: &[ScenarioDef] = &[
             "np.ones((N,N)).sum() in forked children: shared",
             "py_numpy_sum.py",
             0.0,
+            python_claims::py_numpy_sum,
         )
     },
     ScenarioDef {
+        document_figures: Some(DocumentFigures::ListSum),
         paper_size_bytes: Some(4 * GB),
         in_version_matrix: true,
         ops: &["sum"],
@@ -207,9 +293,11 @@ static SCENARIOS: &[ScenarioDef] = &[
             "sum(list(range(N))) in children: the int objects are copied",
             "py_list_ints.py",
             1.0,
+            python_claims::py_list_sum_or_iter,
         )
     },
     ScenarioDef {
+        document_figures: Some(DocumentFigures::ListIter),
         paper_size_bytes: Some(4 * GB),
         in_version_matrix: true,
         ops: &["iter"],
@@ -219,6 +307,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "for x in data: the int objects are copied",
             "py_list_ints.py",
             1.0,
+            python_claims::py_list_sum_or_iter,
         )
     },
     ScenarioDef {
@@ -230,6 +319,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "[1]*N: one object referenced N times, shared",
             "py_same_list.py",
             0.0,
+            python_claims::py_same_list,
         )
     },
     // Document 002: a big read-only classifier under imap_unordered.
@@ -239,6 +329,7 @@ static SCENARIOS: &[ScenarioDef] = &[
         "a global classifier used by imap_unordered workers: shared",
         "py_imap_global.py",
         0.0,
+        python_claims::py_imap_global,
     ),
     python(
         "py-module-ref",
@@ -246,6 +337,7 @@ static SCENARIOS: &[ScenarioDef] = &[
         "the classifier behind a module reference: shared",
         "py_module_ref.py",
         0.0,
+        python_claims::py_module_ref,
     ),
     python(
         "py-getstate-registry",
@@ -253,6 +345,7 @@ static SCENARIOS: &[ScenarioDef] = &[
         "__getstate__/__setstate__ with a global registry: tiny pickles, classifier shared",
         "py_getstate_registry.py",
         0.0,
+        python_claims::py_getstate_registry,
     ),
     python(
         "py-imap-bound-method",
@@ -260,6 +353,7 @@ static SCENARIOS: &[ScenarioDef] = &[
         "imap_unordered(classifier.classify): a pickling error, or the classifier pickled with every task",
         "py_imap_bound_method.py",
         1.0,
+        python_claims::py_imap_bound_method,
     ),
     python(
         "py-rawarray",
@@ -267,23 +361,30 @@ static SCENARIOS: &[ScenarioDef] = &[
         "sharedctypes.RawArray inherited by children: shared, writes visible",
         "py_rawarray.py",
         0.0,
+        python_claims::py_rawarray,
     ),
     // Document 003: RawArray-backed numpy, Manager proxies, Ray's object store.
-    python(
-        "py-shared-numpy",
-        "003",
-        "RawArray-backed numpy written by pool workers: no private copies; parallel vs sequential time",
-        "py_shared_numpy.py",
-        0.0,
-    ),
+    ScenarioDef {
+        document_figures: Some(DocumentFigures::SharedNumpy),
+        ..python(
+            "py-shared-numpy",
+            "003",
+            "RawArray-backed numpy written by pool workers: no private copies; parallel vs sequential time",
+            "py_shared_numpy.py",
+            0.0,
+            python_claims::py_shared_numpy,
+        )
+    },
     python(
         "py-manager-proxy",
         "003",
         "data held once in a Manager process; proxy access cost vs direct",
         "py_manager_proxy.py",
         0.0,
+        python_claims::py_manager_proxy,
     ),
     ScenarioDef {
+        document_figures: Some(DocumentFigures::RayPut),
         paper_size_bytes: Some(1_600_000_000),
         ..python(
             "py-ray-put",
@@ -291,6 +392,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "ray.put once: workers read the object store without private copies; put/get vs pickle",
             "py_ray_put.py",
             1.0,
+            python_claims::py_ray_put,
         )
     },
     // Beyond the documents.
@@ -300,6 +402,7 @@ static SCENARIOS: &[ScenarioDef] = &[
         "multiprocessing.shared_memory written by children: shared, writes visible",
         "py_shared_memory.py",
         0.0,
+        python_claims::py_shared_memory,
     ),
     ScenarioDef {
         in_version_matrix: true,
@@ -309,6 +412,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "gc.collect() in a child writes every tracked object's GC header: copied",
             "py_gc_collect.py",
             1.0,
+            python_claims::py_gc_collect,
         )
     },
     ScenarioDef {
@@ -319,6 +423,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "gc.freeze() before fork: the child's collection copies nothing",
             "py_gc_freeze.py",
             0.0,
+            python_claims::py_gc_freeze,
         )
     },
     ScenarioDef {
@@ -329,6 +434,7 @@ static SCENARIOS: &[ScenarioDef] = &[
             "iterating interned strings: immortal (shared) in 3.12 only, copied in 3.11 and 3.13",
             "py_interned_strings.py",
             1.0,
+            python_claims::py_interned_strings,
         )
     },
 ];

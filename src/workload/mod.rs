@@ -6,30 +6,13 @@
 
 pub mod crew;
 pub mod memory;
-mod native;
+pub mod native;
 
 use std::fs::File;
 use std::io::{BufReader, Stdin, Stdout};
 
-use serde::{Deserialize, Serialize};
-
 use crate::protocol::client::ProtocolClient;
-
-/// Parameters handed to a workload (native or Python) as JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WorkloadParams {
-    pub size_bytes: u64,
-    pub children: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fraction: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_size_bytes: Option<u64>,
-    /// Python workloads: `default` (sizes from --size) or `paper` (the documents' sizes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale: Option<String>,
-}
+pub use crate::protocol::params::WorkloadParams;
 
 /// A region to announce: name and address range in the workload process.
 pub struct RegionSpec {
@@ -63,8 +46,13 @@ pub trait NativeWorkload {
 
 type StdClient = ProtocolClient<BufReader<Stdin>, Stdout>;
 
-/// Entry point of `memlab __workload`: returns the process exit code.
-pub fn workload_main(name: &str, params_json: &str) -> i32 {
+/// Entry point of `memlab __workload NAME`: runs `workload` (the catalog's workload of NAME,
+/// or None when NAME has none) and returns the process exit code.
+pub fn workload_main(
+    name: &str,
+    workload: Option<Box<dyn NativeWorkload>>,
+    params_json: &str,
+) -> i32 {
     // Die with the orchestrator even if it is SIGKILLed.
     unsafe {
         libc::prctl(
@@ -86,8 +74,8 @@ pub fn workload_main(name: &str, params_json: &str) -> i32 {
     let outcome = serde_json::from_str::<WorkloadParams>(params_json)
         .map_err(anyhow::Error::from)
         .and_then(|params| {
-            let mut workload = native::by_name(name)
-                .ok_or_else(|| anyhow::anyhow!("no native workload named '{name}'"))?;
+            let mut workload =
+                workload.ok_or_else(|| anyhow::anyhow!("no native workload named '{name}'"))?;
             run_native(name, workload.as_mut(), &params, &mut client)
         });
     match outcome {

@@ -13,18 +13,30 @@ use super::{Facts, NativeWorkload, RegionSpec, WorkloadParams};
 
 const PAGE: usize = 4096;
 
-pub fn by_name(name: &str) -> Option<Box<dyn NativeWorkload>> {
-    Some(match name {
-        "array-read" => Box::new(ArrayRead::default()),
-        "array-write" => Box::new(ArrayWrite::default()),
-        "thp" => Box::new(HugePageWrite::default()),
-        "shared-mapping" => Box::new(SharedMapping::default()),
-        "serialized-copy" => Box::new(SerializedCopy::default()),
-        "refcount-list" => Box::new(RefcountObjects::list()),
-        "refcount-objsize" => Box::new(RefcountObjects::sized()),
-        "refcount-same" => Box::new(RefcountSame::default()),
-        _ => return None,
-    })
+// One constructor per scenario: the catalog (`crate::scenario`) names them.
+pub fn array_read() -> Box<dyn NativeWorkload> {
+    Box::new(ArrayRead::default())
+}
+pub fn array_write() -> Box<dyn NativeWorkload> {
+    Box::new(ArrayWrite::default())
+}
+pub fn thp() -> Box<dyn NativeWorkload> {
+    Box::new(HugePageWrite::default())
+}
+pub fn shared_mapping() -> Box<dyn NativeWorkload> {
+    Box::new(SharedMapping::default())
+}
+pub fn serialized_copy() -> Box<dyn NativeWorkload> {
+    Box::new(SerializedCopy::default())
+}
+pub fn refcount_list() -> Box<dyn NativeWorkload> {
+    Box::new(RefcountObjects::list())
+}
+pub fn refcount_objsize() -> Box<dyn NativeWorkload> {
+    Box::new(RefcountObjects::sized())
+}
+pub fn refcount_same() -> Box<dyn NativeWorkload> {
+    Box::new(RefcountSame::default())
 }
 
 fn data_mapping(params: &WorkloadParams, backing: Backing) -> anyhow::Result<Mapping> {

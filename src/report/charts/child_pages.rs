@@ -29,7 +29,7 @@ pub fn child_bars(result: &ScenarioResult) -> Vec<ChildBar> {
     let Some(phase) = result.phase(&result.summary.phase) else {
         return Vec::new();
     };
-    crate::orchestrator::summary::measured_children(phase)
+    crate::result::figures::measured_children(phase)
         .into_iter()
         .filter_map(|child| {
             let truth = child.page_truth.as_ref()?;
@@ -75,8 +75,8 @@ impl Chart for ChildPagesChart<'_> {
         }
         let bars = child_bars(result);
         if bars.is_empty() {
-            let note = match result.summary.copied_method.as_str() {
-                "private-dirty-growth" => {
+            let note = match result.summary.copied_method {
+                Some(crate::result::figures::FigureSource::PrivateDirtyGrowth) => {
                     "no page truth recorded: the per-child figures are Private_Dirty estimates"
                 }
                 _ => "no page truth recorded for any child",

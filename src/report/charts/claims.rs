@@ -40,12 +40,12 @@ pub fn claim_bars(results: &[ResultFile]) -> Vec<ClaimBar> {
         .iter()
         .filter(|f| f.result.status == RunStatus::Completed)
         .flat_map(|f| &f.result.claims)
-        .filter(|c| c.unit == "fraction" && !c.rule.is_empty())
+        .filter(|c| c.unit == crate::result::ClaimUnit::Fraction && !c.rule.is_empty())
         .map(|c| ClaimBar {
             id: c.id.clone(),
             measured: c.measured,
             threshold: c.expected,
-            holds: c.holds,
+            holds: c.verdict.holds(),
             direction: direction(c),
         })
         .collect()
@@ -158,7 +158,7 @@ impl Chart for ClaimsChart<'_> {
             )))?;
             let text = format!(
                 "{} {} {}%",
-                crate::report::percent(bar.measured),
+                crate::render::text::percent(bar.measured),
                 bar.direction,
                 axis_number(threshold, 1)
             );

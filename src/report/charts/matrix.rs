@@ -42,13 +42,17 @@ pub fn matrix_value(input: &ReportInput, scenario: &str, python: &str) -> Matrix
         return MatrixValue::Skipped;
     }
     match result.claims.first() {
-        Some(claim) if claim.holds.is_some() || !claim.rule.is_empty() => MatrixValue::Claim {
-            value: short_measure(claim),
-            holds: claim.holds,
-        },
+        Some(claim)
+            if (claim.verdict != crate::result::Verdict::NotJudged) || !claim.rule.is_empty() =>
+        {
+            MatrixValue::Claim {
+                value: short_measure(claim),
+                holds: claim.verdict.holds(),
+            }
+        }
         Some(claim) => MatrixValue::Claim {
             value: "n/a".into(),
-            holds: claim.holds,
+            holds: claim.verdict.holds(),
         },
         None => MatrixValue::NoClaim,
     }

@@ -18,7 +18,7 @@ use anyhow::Context;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::export::write_atomically;
+use crate::output::write_atomically;
 
 /// The font every chart uses, embedded so PNG rendering needs no system font library.
 static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
@@ -214,12 +214,7 @@ pub fn mib(bytes: u64) -> f64 {
 
 /// A readable number for an axis label: no trailing zeros, at most `decimals`.
 pub fn axis_number(value: f64, decimals: usize) -> String {
-    let text = format!("{value:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
+    crate::render::text::short_number(value, decimals)
 }
 
 /// The upper end of an axis holding values up to `max`: some headroom, never empty.

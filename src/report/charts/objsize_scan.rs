@@ -36,13 +36,13 @@ pub fn object_size_point(result: &ScenarioResult, value: f64) -> ObjectSizePoint
     let expected_pages = result.fact_f64("expected_copied_pages");
     let regions: Option<Vec<(f64, f64)>> = result
         .phase(&result.summary.phase)
-        .map(crate::orchestrator::summary::measured_children)
+        .map(crate::result::figures::measured_children)
         .filter(|children| !children.is_empty())
         .and_then(|children| {
             children
                 .iter()
                 .map(|child| {
-                    crate::orchestrator::summary::region_figures(child)
+                    crate::result::figures::region_figures(child)
                         .into_iter()
                         .find(|(name, _, _)| name == "objects")
                         .map(|(_, copied, total)| (copied as f64, total as f64))

@@ -245,10 +245,15 @@ impl TimelineChart<'_> {
     fn subtitle(&self, data: &TimelineData) -> String {
         let result = self.result;
         let timeline = &result.timeline;
+        let children = result
+            .summary
+            .copied_bytes_per_child
+            .len()
+            .max(result.params.as_ref().map_or(0, |p| p.workload.children));
         let mut parts = vec![format!(
             "data {} · {} children",
             crate::units::format_bytes(result.data_bytes),
-            result.params.children
+            children
         )];
         if data.sampled {
             let rollups = timeline

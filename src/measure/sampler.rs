@@ -178,22 +178,9 @@ fn thin(samples: &mut Vec<Sample>, kind: SampleKind) -> bool {
     true
 }
 
-fn thread_cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    let usage = unsafe {
-        if libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) != 0 {
-            return 0.0;
-        }
-        usage.assume_init()
-    };
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
 fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Timeline {
     let page_bytes = crate::kernel::page_size_bytes();
-    let cpu_at_start = thread_cpu_seconds();
+    let cpu_at_start = super::cputime::thread_cpu().as_secs_f64();
     let mut statm_interval = config.statm_interval;
     let mut rollup_interval = MIN_ROLLUP_INTERVAL;
     // Exponential moving average of a rollup's cost, and how often thinning doubled the pace.
@@ -301,7 +288,7 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
     };
     cost.statm_mean_us = mean_us(statm_total, cost.statm_samples);
     cost.rollup_mean_us = mean_us(rollup_total, cost.rollup_samples);
-    cost.cpu_seconds = thread_cpu_seconds() - cpu_at_start;
+    cost.cpu_seconds = super::cputime::thread_cpu().as_secs_f64() - cpu_at_start;
     Timeline {
         statm_interval_ms: statm_interval.as_secs_f64() * 1e3,
         rollup_interval_ms: rollup_interval.as_secs_f64() * 1e3,

@@ -1,5 +1,10 @@
-//! The follow loop of `memlab run`: watches a whole process tree as it changes, measures it,
+//! The follower of `memlab run`: watches a whole process tree as it changes, measures it,
 //! and keeps a record of every process that ever belonged to it.
+//!
+//! - this file: the follow loop (what is the tree, when it is measured, which passes become
+//!   phases);
+//! - [`assemble`]: from what was seen to the run's result and its checks;
+//! - [`spawn`]: starting the command.
 //!
 //! - **The tree.** `memlab run -- COMMAND`: every descendant of memlab (the command, what it
 //!   forks and execs, and orphans re-parented to memlab, its subreaper); memlab itself never.
@@ -23,6 +28,11 @@
 //!   unnamed pass is dropped (the per-process records keep each process's figures).
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
 
+pub mod assemble;
+pub mod spawn;
+
+pub use assemble::{RunLimits, RunTarget};
+
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
@@ -31,13 +41,16 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::record::{ExitStatusFact, Figures, PassesFact, ProcessEnd, ProcessKind, RunProcess};
 use crate::kernel::pagemap::{self, TruthMethod};
 use crate::kernel::tree::{descendants, direct_children};
-use crate::orchestrator::guard;
-use crate::orchestrator::measure::{Member, TreeMeasurement};
-use crate::orchestrator::sampler::{Sampler, SamplerConfig};
-use crate::orchestrator::summary::{FigureSource, child_bytes};
+use crate::measure::cputime::{moving_average, thread_cpu};
+use crate::measure::guard;
+use crate::measure::sampler::{Sampler, SamplerConfig};
+use crate::measure::snapshot::{Member, TreeMeasurement};
+use crate::result::figures::{FigureSource, child_bytes};
+use crate::result::run::{
+    ExitStatusFact, Figures, PassesFact, ProcessEnd, ProcessKind, RunProcess,
+};
 use crate::result::{Phase, Role, Timeline};
 
 /// Shortest time between two polls of the tree.
@@ -166,27 +179,8 @@ fn command_line(pid: i32) -> String {
     }
 }
 
-/// CPU time this thread has used (nanosecond resolution). The polls' budget is kept in CPU
-/// time: in wall time, on a busy machine, a 0.2 ms poll that waited 30 ms for a core would
-/// stretch the polls to their maximum and exits would be seen late. The passes' budgets are
-/// kept in wall time, as the timeline sampler's: when the machine is saturated, a pass takes
-/// longer and the next one waits longer, so memlab backs off when its measured tree needs
-/// the cores most.
-fn thread_cpu() -> Duration {
-    let mut time = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time) } != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
-}
-
-/// Exponential moving average of a cost.
-fn average(previous: Option<Duration>, cost: Duration) -> Option<Duration> {
-    Some(previous.map_or(cost, |avg| avg.mul_f64(0.7) + cost.mul_f64(0.3)))
+fn moving_average_opt(previous: Option<Duration>, cost: Duration) -> Option<Duration> {
+    Some(moving_average(previous, cost))
 }
 
 /// A process as followed.
@@ -486,7 +480,7 @@ impl Follower {
         let used = thread_cpu().saturating_sub(cpu);
         self.poll_count += 1;
         self.poll_total += began.elapsed();
-        self.poll_cost = average(self.poll_cost, used);
+        self.poll_cost = moving_average_opt(self.poll_cost, used);
         self.cpu_seconds += used.as_secs_f64();
         change
     }
@@ -527,7 +521,7 @@ impl Follower {
     }
 
     /// Distinct physical frames of the measured processes, into the snapshot's totals.
-    fn add_footprint(&mut self, snapshot: &mut crate::orchestrator::measure::Snapshot) {
+    fn add_footprint(&mut self, snapshot: &mut crate::measure::snapshot::Snapshot) {
         let began = Instant::now();
         let cpu = thread_cpu();
         let live: Vec<i32> = snapshot
@@ -548,7 +542,7 @@ impl Follower {
         }
         self.footprints += 1;
         self.footprint_total += began.elapsed();
-        self.footprint_cost = average(self.footprint_cost, began.elapsed());
+        self.footprint_cost = moving_average_opt(self.footprint_cost, began.elapsed());
         self.cpu_seconds += thread_cpu().saturating_sub(cpu).as_secs_f64();
         self.last_footprint_at = Some(began);
     }
@@ -630,7 +624,7 @@ impl Follower {
                 private_bytes: bytes.private_bytes,
                 shared_bytes: page_truth.map(|t| t.total.shared_bytes(t.page_size_bytes)),
                 child_only_bytes: page_truth.map(|t| t.total.child_only_bytes(t.page_size_bytes)),
-                method: bytes.source.name().to_string(),
+                method: bytes.source,
                 exact: bytes.source.exact(),
             };
             let better = match &tracked.best {
@@ -667,7 +661,7 @@ impl Follower {
             });
         }
         if let Some(sampler) = sampler {
-            sampler.record(crate::orchestrator::sampler::rollup_sample(
+            sampler.record(crate::measure::sampler::rollup_sample(
                 time_s,
                 &snapshot.processes,
             ));
@@ -689,7 +683,7 @@ impl Follower {
         self.pass_count += 1;
         self.pass_total += pass_took;
         self.pass_max = self.pass_max.max(pass_took);
-        self.pass_cost = average(self.pass_cost, pass_took);
+        self.pass_cost = moving_average_opt(self.pass_cost, pass_took);
         self.last_pass_at = Some(began);
         self.cpu_seconds += pass_cpu.as_secs_f64();
         self.thin();
@@ -912,10 +906,7 @@ pub fn follow(
             && let Some(status) = child.try_wait()?
         {
             exit = Some(status);
-            marker(
-                "command-exit",
-                &crate::orchestrator::session::describe_status(status),
-            );
+            marker("command-exit", &guard::describe_status(status));
         }
 
         let change = follower.poll();

@@ -3,71 +3,20 @@
 use std::fmt::Write;
 
 use super::Exporter;
-use crate::orchestrator::summary::child_columns;
-use crate::result::{Claim, Role, RunStatus, ScenarioResult};
+use super::text::{
+    bytes_or_dash as bytes_cell, figures_explanation, format_measured, params_line, verdict_tag,
+};
+use crate::result::figures::{child_columns, measured_children};
+use crate::result::{Role, RunStatus, ScenarioResult};
 use crate::units::format_bytes;
 
 pub struct TableExporter;
-
-fn bytes_cell(value: Option<u64>) -> String {
-    value.map(format_bytes).unwrap_or_else(|| "-".to_string())
-}
-
-fn verdict(claim: &Claim) -> &'static str {
-    match claim.holds {
-        Some(true) => "HOLDS ",
-        Some(false) => "BROKEN",
-        None => "n/a   ",
-    }
-}
-
-fn format_measured(claim: &Claim) -> String {
-    // Whole numbers print as such; others with two decimals.
-    let number = |value: f64| {
-        if value.fract() == 0.0 && value.abs() < 1e15 {
-            format!("{value:.0}")
-        } else {
-            format!("{value:.2}")
-        }
-    };
-    let (measured, expected) = (number(claim.measured), number(claim.expected));
-    match claim.unit.as_str() {
-        "fraction" => format!(
-            "{:.2}% (rule threshold {:.0}%)",
-            claim.measured * 100.0,
-            claim.expected * 100.0
-        ),
-        "pages" => format!("{measured} pages (expected {expected})"),
-        "x" => format!("{measured}x (against {expected}x)"),
-        unit => format!("{measured} {unit} (expected {expected})"),
-    }
-}
-
-/// One line saying how exact the per-child figures are, and why when they are not; None when
-/// no child was measured (each caller says why in its own words).
-pub(crate) fn figures_explanation(method: &str) -> Option<&'static str> {
-    Some(match method {
-        "page-truth-pfn" => {
-            "page truth, exact (each child's physical frames compared with its parent's)"
-        }
-        "page-truth-exclusive-bit" => {
-            "APPROXIMATE: page truth from the pagemap exclusive bit, because physical frame numbers \
-             need CAP_SYS_ADMIN (run as root for exact figures)"
-        }
-        "private-dirty-growth" => {
-            "APPROXIMATE: each child's Private_Dirty growth since it was first measured"
-        }
-        _ => return None,
-    })
-}
 
 /// The first measured child's copies by region: declared regions with their size, then the
 /// mapping kinds where it copied anything.
 fn regions_line(result: &ScenarioResult) -> Option<String> {
     let phase = result.phase(&result.summary.phase)?;
-    let child = crate::orchestrator::summary::measured_children(phase)
-        .into_iter()
-        .next()?;
+    let child = measured_children(phase).into_iter().next()?;
     let truth = child.page_truth.as_ref()?;
     let page = truth.page_size_bytes;
     let parts: Vec<String> = truth
@@ -129,30 +78,12 @@ fn doc001_line(result: &ScenarioResult) -> Option<String> {
 impl Exporter for TableExporter {
     fn render(&self, result: &ScenarioResult) -> anyhow::Result<String> {
         let mut out = String::new();
-        let params = &result.params;
         writeln!(
             out,
             "memlab scenario {} (document {})",
             result.scenario, result.source_document
         )?;
-        let mut described = format!(
-            "size {} · children {}",
-            format_bytes(params.size_bytes),
-            params.children
-        );
-        if let Some(op) = &params.op {
-            write!(described, " · op {op}")?;
-        }
-        if let Some(fraction) = params.fraction {
-            write!(described, " · fraction {fraction}")?;
-        }
-        if let Some(object) = params.object_size_bytes {
-            write!(described, " · object size {}", format_bytes(object))?;
-        }
-        if params.repeat > 1 {
-            write!(described, " · repeat {}", params.repeat)?;
-        }
-        writeln!(out, "  {described}")?;
+        writeln!(out, "  {}", params_line(result))?;
         if result.status == RunStatus::Skipped {
             let skip = result.skip.as_ref();
             writeln!(
@@ -173,7 +104,7 @@ impl Exporter for TableExporter {
         writeln!(
             out,
             "  figures: {}",
-            figures_explanation(&result.summary.copied_method)
+            figures_explanation(result.summary.copied_method)
                 .unwrap_or("none (no child was measured before and after its operation)")
         )?;
         writeln!(out)?;
@@ -267,7 +198,7 @@ impl Exporter for TableExporter {
             writeln!(out, "  (none)")?;
         }
         for claim in &result.claims {
-            writeln!(out, "  {}  {}", verdict(claim), claim.id)?;
+            writeln!(out, "  {}  {}", verdict_tag(claim.verdict), claim.id)?;
             writeln!(out, "          {}", claim.statement)?;
             writeln!(out, "          rule: {}", claim.rule)?;
             writeln!(out, "          measured: {}", format_measured(claim))?;

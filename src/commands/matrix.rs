@@ -1,20 +1,24 @@
-//! The Python version matrix: the scenarios whose outcome depends on the interpreter
+//! `memlab matrix` and `memlab pythons`: the scenarios whose outcome depends on the interpreter
 //! (refcounts, GC headers, interning) under every CPython on the machine, side by side.
 
 use std::io::Write;
 
 use anyhow::Context;
 
-use crate::cli::{MatrixArgs, ScenarioArgs, resolve_scenario};
+use crate::cli::{MatrixArgs, ScenarioArgs, ScenarioParamArgs};
 use crate::error::{MemlabError, exit_code};
-use crate::export::json::JsonExporter;
-use crate::export::{Exporter, write_atomically};
-use crate::orchestrator::{guard, run_scenario};
+use crate::kernel::meminfo::total_ram_bytes;
+use crate::measure::guard;
+use crate::options::resolve_scenario;
+use crate::options::scenario::scenario_request;
+use crate::orchestrator::run_scenario;
+use crate::output::{result_json, write_atomically};
 use crate::python::{Interpreter, discover, probe};
-use crate::result::{RunStatus, ScenarioResult};
+use crate::render::text::matrix_cell;
+use crate::result::files::{MATRIX_DIR, matrix_path};
 use crate::scenario;
 
-pub fn list_pythons() -> anyhow::Result<i32> {
+pub fn pythons() -> anyhow::Result<i32> {
     let (found, skipped) = discover();
     let mut out = std::io::stdout().lock();
     for interpreter in &found {
@@ -49,24 +53,7 @@ fn interpreters(args: &MatrixArgs) -> anyhow::Result<Vec<Interpreter>> {
         .collect()
 }
 
-fn cell(result: &ScenarioResult) -> String {
-    if result.status == RunStatus::Skipped {
-        return "skipped".to_string();
-    }
-    match result.claims.first() {
-        Some(claim) => {
-            let verdict = match claim.holds {
-                Some(true) => "holds",
-                Some(false) => "BROKEN",
-                None => "n/a",
-            };
-            format!("{:.1}% {verdict}", claim.measured * 100.0)
-        }
-        None => "-".to_string(),
-    }
-}
-
-pub fn run_matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
+pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
     let names: Vec<&'static str> = if args.scenarios.is_empty() {
         scenario::all()
             .iter()
@@ -85,36 +72,36 @@ pub fn run_matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
             MemlabError::Usage("no CPython >= 3.8 found (see memlab pythons)".into()).into(),
         );
     }
-    let ram = crate::app::total_ram_bytes();
+    let ram = total_ram_bytes();
     // Validate every cell before running any.
     let mut requests = Vec::new();
     for name in &names {
         for python in &pythons {
-            let cell_args = ScenarioArgs::for_matrix(name, args, python.path.clone());
-            requests.push((
-                *name,
-                python,
-                cell_args.to_request(ram)?,
-                cell_args.out.clone(),
-            ));
+            let params = ScenarioParamArgs {
+                size: args.size,
+                children: args.children,
+                python: Some(python.path.clone()),
+                ..ScenarioParamArgs::default()
+            };
+            let cell = ScenarioArgs::batch(name, params, args.settings.clone());
+            requests.push((*name, python, scenario_request(&cell, ram)?));
         }
     }
     guard::install()?;
     let mut rows: Vec<(String, Vec<String>)> =
         names.iter().map(|n| (n.to_string(), Vec::new())).collect();
     let mut broken = false;
-    for (name, python, request, out) in requests {
+    for (name, python, request) in requests {
         eprintln!("matrix: {name} under Python {}", python.version);
         let result = run_scenario(&request, &mut |_| {})?;
         broken |= result.any_claim_broken();
-        let path = out.join(format!("{name}@python{}.json", python.version));
-        write_atomically(&path, &JsonExporter.render(&result)?)
-            .context("saving a matrix result")?;
+        let path = matrix_path(&args.settings.out, name, &python.version);
+        write_atomically(&path, &result_json(&result)?).context("saving a matrix result")?;
         let row = rows
             .iter_mut()
             .find(|(n, _)| n == name)
             .expect("every name has a row");
-        row.1.push(cell(&result));
+        row.1.push(matrix_cell(&result));
     }
 
     let mut out = std::io::stdout().lock();
@@ -137,7 +124,7 @@ pub fn run_matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
     writeln!(
         out,
         "\nresults written to {}",
-        args.out.join("matrix").display()
+        args.settings.out.join(MATRIX_DIR).display()
     )?;
     Ok(if broken {
         exit_code::CLAIM_BROKEN

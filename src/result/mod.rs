@@ -1,5 +1,20 @@
-//! The result JSON: the public, versioned contract. Reports and comparisons are rendered from
-//! files of this shape, never from a run in memory.
+//! The result JSON: the public, versioned contract (docs/results.md). Reports and comparisons
+//! are rendered from files of this shape, never from a run in memory.
+//!
+//! - this file: the envelope and the measured phases, shared by scenario and `memlab run`
+//!   results;
+//! - [`params`]: a scenario's parameters; [`run`]: the typed body of a `memlab run` result;
+//! - [`figures`]: the summary and per-child figures derived from the phases;
+//! - [`verdict`]: a claim's verdict and unit;
+//! - [`load`]: the one loader (schema check, version-1 files, non-regular files refused);
+//! - [`files`]: the one place that names result files and reads those names back.
+
+pub mod figures;
+pub mod files;
+pub mod load;
+pub mod params;
+pub mod run;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 
@@ -9,9 +24,15 @@ use crate::kernel::machine::Machine;
 use crate::kernel::meminfo::MeminfoSnapshot;
 use crate::kernel::pagemap::ChildTruth;
 use crate::kernel::rollup::Rollup;
+pub use params::Params;
+pub use verdict::{ClaimUnit, Verdict};
 
-/// Bumped on any incompatible change of this file's shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped on any incompatible change of this file's shape. Version 2: `memlab run` results
+/// hold their records in a typed `run` body (version 1 kept them in `facts`) and no `params`.
+/// Version 1 files still load ([`load`]).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version [`load`] still reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioResult {
@@ -21,10 +42,13 @@ pub struct ScenarioResult {
     /// RFC 3339, UTC.
     pub timestamp: String,
     pub machine: Machine,
+    /// The scenario's name, or `run` for a `memlab run` result.
     pub scenario: String,
-    /// The seed document the scenario reproduces (`000`…`003`), or `beyond`.
+    /// The seed document the scenario reproduces (`000`…`003`), `beyond`, or `run`.
     pub source_document: String,
-    pub params: Params,
+    /// A scenario's parameters (absent from `memlab run` results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Params>,
     pub status: RunStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip: Option<Skip>,
@@ -43,6 +67,9 @@ pub struct ScenarioResult {
     /// Memory of every process over time, with the protocol's events as markers.
     #[serde(default, deserialize_with = "timeline_or_empty_list")]
     pub timeline: Timeline,
+    /// `memlab run` only: the followed processes, the command's end, the checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<run::RunBody>,
 }
 
 /// Results written before the sampler existed hold `"timeline": []`: read that as no timeline.
@@ -126,25 +153,6 @@ pub struct SamplerCost {
     pub cpu_seconds: f64,
     /// Samples in which a process had vanished (marked missing, not an error).
     pub missing_process_samples: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Params {
-    pub size_bytes: u64,
-    pub children: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fraction: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_size_bytes: Option<u64>,
-    pub repeat: usize,
-    /// The interpreter, for Python scenarios.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub python: Option<String>,
-    /// `paper` when the documents' own sizes were used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -241,8 +249,9 @@ pub struct Summary {
     pub private_fraction: f64,
     /// True when the per-child figures are page truth, false when estimated.
     pub copied_exact: bool,
-    /// How the per-child figures were obtained.
-    pub copied_method: String,
+    /// How the per-child figures were obtained (`"none"` when no child was measured).
+    #[serde(with = "figures::method_or_none")]
+    pub copied_method: Option<figures::FigureSource>,
     pub tree_rss_bytes: u64,
     pub tree_pss_bytes: u64,
     pub tree_uss_bytes: u64,
@@ -264,9 +273,11 @@ pub struct Claim {
     pub measured: f64,
     /// The threshold or expected value the rule compares with.
     pub expected: f64,
-    pub unit: String,
-    /// None when the claim could not be evaluated here (the note says why).
-    pub holds: Option<bool>,
+    pub unit: ClaimUnit,
+    /// Stored as `holds`: true, false, or null when the claim could not be judged here (the
+    /// note says why).
+    #[serde(rename = "holds")]
+    pub verdict: Verdict,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// The measured value in each run, when repeated.
@@ -275,9 +286,45 @@ pub struct Claim {
 }
 
 impl ScenarioResult {
+    /// A result with the envelope filled in (versions, commit, time, machine) and nothing
+    /// measured yet: the one place results are stamped.
+    pub fn stamped(scenario: &str, source_document: &str, machine: Machine) -> ScenarioResult {
+        ScenarioResult {
+            schema_version: SCHEMA_VERSION,
+            memlab_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: option_env!("MEMLAB_GIT_COMMIT").map(str::to_string),
+            timestamp: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            machine,
+            scenario: scenario.to_string(),
+            source_document: source_document.to_string(),
+            params: None,
+            status: RunStatus::Completed,
+            skip: None,
+            data_bytes: 0,
+            regions: Vec::new(),
+            phases: Vec::new(),
+            facts: BTreeMap::new(),
+            summary: Summary::default(),
+            runs: Vec::new(),
+            claims: Vec::new(),
+            timeline: Timeline::default(),
+            run: None,
+        }
+    }
+
     /// True when some claim was evaluated and does not hold.
     pub fn any_claim_broken(&self) -> bool {
-        self.claims.iter().any(|c| c.holds == Some(false))
+        self.claims.iter().any(|c| c.verdict.is_broken())
+    }
+
+    /// What the scenario's workload was given (none for a `memlab run` result).
+    pub fn workload_params(&self) -> Option<&crate::protocol::params::WorkloadParams> {
+        self.params.as_ref().map(|p| &p.workload)
+    }
+
+    /// A `memlab run` result (as opposed to a scenario's).
+    pub fn is_run(&self) -> bool {
+        self.run.is_some()
     }
 
     pub fn fact_f64(&self, name: &str) -> Option<f64> {

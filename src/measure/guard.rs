@@ -166,3 +166,13 @@ fn reap_orphans(limit: Duration) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// How a process ended, in words: `exited with status 1`, `was killed by SIGKILL`.
+pub fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by {}", signal_name(signal)),
+        _ => "ended".to_string(),
+    }
+}

@@ -4,16 +4,13 @@
 
 use std::fmt::Write;
 
-use super::record::{self, CheckOutcome, ProcessEnd, ProcessKind, RunProcess};
+use super::text::{bytes_or_dash as cell, figures_explanation};
 use crate::result::ScenarioResult;
+use crate::result::run::{CheckOutcome, ProcessEnd, ProcessKind, RunBody, RunProcess, label};
 use crate::units::format_bytes;
 
-fn cell(value: Option<u64>) -> String {
-    value.map(format_bytes).unwrap_or_else(|| "-".to_string())
-}
-
-fn status_line(result: &ScenarioResult) -> String {
-    let ended = match record::exit_status(result) {
+fn status_line(body: &RunBody) -> String {
+    let ended = match &body.exit_status {
         Some(exit) => {
             let how = match (exit.code, exit.signal.as_deref()) {
                 (Some(code), _) => format!("exit status {code}"),
@@ -28,11 +25,7 @@ fn status_line(result: &ScenarioResult) -> String {
         }
         None => "attached (its exit status is not memlab's to know)".to_string(),
     };
-    match result
-        .facts
-        .get(record::FACT_INTERRUPTED_BY)
-        .and_then(|v| v.as_str())
-    {
+    match &body.interrupted_by {
         Some(signal) => format!("interrupted by {signal} · {ended}"),
         None => ended,
     }
@@ -180,24 +173,24 @@ pub fn render(result: &ScenarioResult) -> String {
 }
 
 fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
-    let processes = record::processes(result);
-    let what = match record::command(result) {
-        Some(argv) => argv.join(" "),
-        None => result
-            .facts
-            .get(record::FACT_ATTACHED_PID)
-            .map(|pid| format!("--pid {pid}"))
-            .unwrap_or_default(),
+    let empty = RunBody::default();
+    let body = result.run.as_ref().unwrap_or(&empty);
+    let processes = &body.processes;
+    let what = match (&body.command, body.attached_pid) {
+        (Some(argv), _) => argv.join(" "),
+        (None, Some(pid)) => format!("--pid {pid}"),
+        (None, None) => String::new(),
     };
     writeln!(out, "memlab run: {what}")?;
     writeln!(
         out,
         "  {} · {:.2} s · {}",
-        status_line(result),
+        status_line(body),
         result.summary.wall_seconds,
-        kinds_line(&processes)
+        kinds_line(processes)
     )?;
-    if let Some(passes) = record::passes(result) {
+    {
+        let passes = &body.truth_passes;
         let footprints = if passes.footprints > 0 {
             format!(
                 ", {} with the unique footprint (mean {:.1} ms)",
@@ -216,7 +209,7 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
     writeln!(
         out,
         "  figures: {}",
-        crate::export::table::figures_explanation(&result.summary.copied_method)
+        figures_explanation(result.summary.copied_method)
             .unwrap_or("none (no process forked a child without exec while memlab watched)")
     )?;
     writeln!(out)?;
@@ -233,7 +226,7 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
         "shared",
         "child-only"
     )?;
-    for process in tree_order(&processes) {
+    for process in tree_order(processes) {
         let figures = process.figures.as_ref();
         let (copied, shared, own) = match (process.kind, figures) {
             (ProcessKind::Forked, Some(f)) => (
@@ -248,7 +241,7 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
         writeln!(
             out,
             "{:<9} {:>8} {:>8} {:>17} {:>11} {:>11} {:>11} {:>11} {:>11}  {indent}{}",
-            record::label(process),
+            label(process),
             process.pid,
             process
                 .parent_pid
@@ -328,16 +321,16 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
             line,
             " · largest {} ({}, pid {})",
             format_bytes(largest.figures.as_ref().map_or(0, |f| f.copied_bytes)),
-            record::label(largest),
+            label(largest),
             largest.pid
         )?;
         writeln!(out, "{line}")?;
     }
-    let checks = record::checks(result);
+    let checks = &body.checks;
     if !checks.is_empty() {
         writeln!(out)?;
         writeln!(out, "checks")?;
-        for check in &checks {
+        for check in checks {
             let verdict = match check.holds {
                 Some(true) => "OK    ",
                 Some(false) => "FAILED",
@@ -352,7 +345,7 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::record::{Figures, Offender};
+    use crate::result::run::{Figures, Offender};
 
     fn process(pid: i32, parent: Option<i32>, kind: ProcessKind, depth: usize) -> RunProcess {
         RunProcess {

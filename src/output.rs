@@ -1,12 +1,13 @@
-//! Exporters: a result rendered for a reader. Each takes a stored result, never a live run.
-
-pub mod json;
-pub mod table;
+//! Writing what memlab produces — result files, reports, baselines — so that a reader never
+//! sees a half-written file.
 
 use crate::result::ScenarioResult;
 
-pub trait Exporter {
-    fn render(&self, result: &ScenarioResult) -> anyhow::Result<String>;
+/// A result as stored: pretty JSON with a final newline.
+pub fn result_json(result: &ScenarioResult) -> anyhow::Result<String> {
+    let mut text = serde_json::to_string_pretty(result)?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, renamed.

@@ -1,55 +1,13 @@
-//! `memlab scan NAME --param KEY=V1,V2,…`: one scenario run once per value of one numeric
-//! parameter, each result written as `DIR/scans/NAME--KEY-VALUE.json` (the chart reads them).
+//! `memlab scan NAME --param KEY=V1,V2,…`: the scanned parameter parsed, and every point
+//! validated as a scenario run before any runs.
 
-use std::io::Write;
-use std::path::PathBuf;
-
-use clap::Args;
-
-use crate::cli::{ScenarioArgs, resolve_scenario};
-use crate::error::{MemlabError, exit_code};
-use crate::result::RunStatus;
-use crate::suite::{
-    Outcome, Planned, default_scenario_args, fraction_label, param_stem, run_planned, size_label,
-};
-use crate::units::{ByteSize, format_bytes};
-
-#[derive(Debug, Args)]
-pub struct ScanArgs {
-    /// Scenario name (see `memlab list`).
-    pub name: String,
-    /// The parameter and its values: children, size, object-size or fraction, e.g.
-    /// `children=1,2,4,8`, `children=1..6`, `size=16MiB,64MiB`, `object-size=16,4KiB,1MiB`.
-    #[arg(long, value_name = "KEY=V1,V2,…")]
-    pub param: String,
-    /// Size of the data set at every point (unless scanned).
-    #[arg(long)]
-    pub size: Option<ByteSize>,
-    /// Children at every point (unless scanned).
-    #[arg(long)]
-    pub children: Option<usize>,
-    /// The children's operation, for scenarios that have several.
-    #[arg(long)]
-    pub op: Option<String>,
-    /// Fraction of the pages each child writes (array-write), unless scanned.
-    #[arg(long)]
-    pub fraction: Option<f64>,
-    /// Size of each object (refcount-objsize), unless scanned.
-    #[arg(long)]
-    pub object_size: Option<ByteSize>,
-    /// Python interpreter for Python scenarios.
-    #[arg(long, value_name = "PATH")]
-    pub python: Option<PathBuf>,
-    /// Runs per point.
-    #[arg(long, default_value_t = 1)]
-    pub repeat: usize,
-    /// Directory for the results (written under DIR/scans/).
-    #[arg(long, default_value = "results")]
-    pub out: PathBuf,
-    /// Longest silence allowed from the workload, in seconds.
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
-}
+use super::scenario::scenario_request;
+use super::{resolve_scenario, usage};
+use crate::batch::Planned;
+use crate::cli::{ScanArgs, ScenarioArgs};
+use crate::error::MemlabError;
+use crate::result::files::{SCANS_DIR, fraction_label, param_stem, result_path, size_label};
+use crate::units::ByteSize;
 
 /// The scanned parameter and its values.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,10 +20,6 @@ pub enum ScanParam {
 
 /// Most points in one scan.
 pub const MAX_POINTS: usize = 64;
-
-fn usage(message: impl Into<String>) -> MemlabError {
-    MemlabError::Usage(message.into())
-}
 
 impl ScanParam {
     /// The key as it appears in `--param` and in file names.
@@ -113,8 +67,14 @@ impl ScanParam {
                             low.trim().parse().map_err(|_| bad(item, "a range A..B"))?;
                         let high: usize =
                             high.trim().parse().map_err(|_| bad(item, "a range A..B"))?;
-                        if low > high || high - low >= MAX_POINTS {
+                        if low > high {
                             return Err(bad(item, "a range A..B with A <= B"));
+                        }
+                        if high - low >= MAX_POINTS {
+                            return Err(usage(format!(
+                                "--param {key}: {item} holds {} values, at most {MAX_POINTS}",
+                                (high - low).saturating_add(1)
+                            )));
                         }
                         children.extend(low..=high);
                     } else {
@@ -173,149 +133,59 @@ impl ScanParam {
     }
 }
 
-impl ScanArgs {
-    /// The scenario arguments of the point `index`.
-    fn point(&self, param: &ScanParam, index: usize) -> ScenarioArgs {
-        let mut args = default_scenario_args(&self.name);
-        args.size = self.size;
-        args.children = self.children;
-        args.op = self.op.clone();
-        args.fraction = self.fraction;
-        args.object_size = self.object_size;
-        args.python = self.python.clone();
-        args.repeat = self.repeat;
-        args.json = true;
-        args.out = self.out.join("scans");
-        args.timeout = self.timeout;
-        match param {
-            ScanParam::Children(values) => args.children = Some(values[index]),
-            ScanParam::Size(values) => args.size = Some(values[index]),
-            ScanParam::ObjectSize(values) => args.object_size = Some(values[index]),
-            ScanParam::Fraction(values) => args.fraction = Some(values[index]),
-        }
-        args
+/// The scenario arguments of the point `index`.
+fn point(args: &ScanArgs, param: &ScanParam, index: usize) -> ScenarioArgs {
+    let mut settings = args.settings.clone();
+    settings.out = args.settings.out.join(SCANS_DIR);
+    let mut point = ScenarioArgs::batch(&args.name, args.params.clone(), settings);
+    let params = &mut point.params;
+    match param {
+        ScanParam::Children(values) => params.children = Some(values[index]),
+        ScanParam::Size(values) => params.size = Some(values[index]),
+        ScanParam::ObjectSize(values) => params.object_size = Some(values[index]),
+        ScanParam::Fraction(values) => params.fraction = Some(values[index]),
     }
-
-    /// Validates every point before any runs.
-    pub fn plan(&self, total_ram_bytes: u64) -> Result<(ScanParam, Vec<Planned>), MemlabError> {
-        let def = resolve_scenario(&self.name)?;
-        let param = ScanParam::parse(&self.param)?;
-        let already = match param {
-            ScanParam::Children(_) => self.children.is_some(),
-            ScanParam::Size(_) => self.size.is_some(),
-            ScanParam::ObjectSize(_) => self.object_size.is_some(),
-            ScanParam::Fraction(_) => self.fraction.is_some(),
-        };
-        if already {
-            return Err(usage(format!(
-                "--param {key}=… scans {key}: drop --{key}",
-                key = param.key()
-            )));
-        }
-        let mut planned = Vec::new();
-        for (index, label) in param.labels().into_iter().enumerate() {
-            let args = self.point(&param, index);
-            let request = args
-                .to_request(total_ram_bytes)
-                .map_err(|e| usage(format!("{} = {label}: {e}", param.key())))?;
-            let stem = param_stem(def.name, &[(param.key(), label)]);
-            planned.push(Planned {
-                path: args.out.join(format!("{stem}.json")),
-                stem,
-                request,
-            });
-        }
-        Ok((param, planned))
-    }
+    point
 }
 
-pub fn run_scan(args: &ScanArgs) -> anyhow::Result<i32> {
-    let (param, planned) = args.plan(crate::app::total_ram_bytes())?;
-    let key = param.key();
-    eprintln!(
-        "scan {} over {key}: {} points → {}",
-        args.name,
-        planned.len(),
-        args.out.join("scans").display()
-    );
-    let outcomes = run_planned(&planned, "scan")?;
-
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "scan {} over {key} (results in {})",
-        args.name,
-        args.out.join("scans").display()
-    )?;
-    writeln!(
-        out,
-        "{key:>12} {:>9} {:>13} {:>13}  verdict",
-        "copied", "tree unique", "ΣRSS"
-    )?;
-    let mut broken = false;
-    let mut failed = 0;
-    for (label, outcome) in param.labels().iter().zip(&outcomes) {
-        match outcome {
-            Outcome::Done(result) if result.status == RunStatus::Skipped => {
-                writeln!(
-                    out,
-                    "{label:>12} {:>9} {:>13} {:>13}  skipped",
-                    "-", "-", "-"
-                )?;
-            }
-            Outcome::Done(result) => {
-                let failing: Vec<&str> = result
-                    .claims
-                    .iter()
-                    .filter(|c| c.holds == Some(false))
-                    .map(|c| c.id.as_str())
-                    .collect();
-                broken |= !failing.is_empty();
-                let verdict = if !failing.is_empty() {
-                    format!("BROKEN: {}", failing.join(", "))
-                } else if result.claims.iter().any(|c| c.holds == Some(true)) {
-                    "holds".to_string()
-                } else {
-                    "n/a".to_string()
-                };
-                writeln!(
-                    out,
-                    "{label:>12} {:>8.2}% {:>13} {:>13}  {verdict}",
-                    result.summary.copied_fraction * 100.0,
-                    result
-                        .summary
-                        .tree_unique_bytes
-                        .map(format_bytes)
-                        .unwrap_or_else(|| "-".into()),
-                    format_bytes(result.summary.tree_rss_bytes)
-                )?;
-            }
-            Outcome::Failed(message) => {
-                failed += 1;
-                writeln!(
-                    out,
-                    "{label:>12} {:>9} {:>13} {:>13}  ERROR {message}",
-                    "-", "-", "-"
-                )?;
-            }
-        }
+/// Validates every point before any runs.
+pub fn plan_scan(
+    args: &ScanArgs,
+    total_ram_bytes: u64,
+) -> Result<(ScanParam, Vec<Planned>), MemlabError> {
+    let def = resolve_scenario(&args.name)?;
+    let param = ScanParam::parse(&args.param)?;
+    let already = match param {
+        ScanParam::Children(_) => args.params.children.is_some(),
+        ScanParam::Size(_) => args.params.size.is_some(),
+        ScanParam::ObjectSize(_) => args.params.object_size.is_some(),
+        ScanParam::Fraction(_) => args.params.fraction.is_some(),
+    };
+    if already {
+        return Err(usage(format!(
+            "--param {key}=… scans {key}: drop --{key}",
+            key = param.key()
+        )));
     }
-    if failed > 0 {
-        return Err(anyhow::anyhow!(
-            "{failed} of {} scan points failed",
-            planned.len()
-        ));
+    let mut planned = Vec::new();
+    for (index, label) in param.labels().into_iter().enumerate() {
+        let point = point(args, &param, index);
+        let request = scenario_request(&point, total_ram_bytes)
+            .map_err(|e| usage(format!("{} = {label}: {e}", param.key())))?;
+        let stem = param_stem(def.name, &[(param.key(), label)]);
+        planned.push(Planned {
+            path: result_path(&point.settings.out, &stem),
+            stem,
+            request,
+        });
     }
-    Ok(if broken {
-        exit_code::CLAIM_BROKEN
-    } else {
-        exit_code::OK
-    })
+    Ok((param, planned))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn parse_error(text: &str) -> String {
         match ScanParam::parse(text) {
@@ -349,6 +219,7 @@ mod tests {
         assert!(parse_error("op=clone,read").contains("cannot be scanned"));
         assert!(parse_error("children=1,,2").contains("empty value"));
         assert!(parse_error("children=4..2").contains("A <= B"));
+        assert!(parse_error("children=1..65").contains("65 values, at most 64"));
         assert!(parse_error("children=two").contains("not a number of children"));
         assert!(parse_error("size=12parsecs").contains("unknown size unit"));
         assert!(parse_error("size=1MiB,1024KiB").contains("listed twice"));
@@ -364,7 +235,7 @@ mod tests {
         else {
             panic!("not a scan")
         };
-        args.plan(24 << 30)
+        plan_scan(&args, 24 << 30)
     }
 
     #[test]
@@ -387,8 +258,11 @@ mod tests {
                 PathBuf::from("r/scans/refcount-objsize--object-size-4KiB.json"),
             ]
         );
-        assert_eq!(planned[1].request.params.object_size_bytes, Some(4096));
-        assert_eq!(planned[1].request.params.size_bytes, 8 << 20);
+        assert_eq!(
+            planned[1].request.params.workload.object_size_bytes,
+            Some(4096)
+        );
+        assert_eq!(planned[1].request.params.workload.size_bytes, 8 << 20);
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! From measured phases to the result's summary figures.
+//! From measured phases to the result's figures: the summary, what each child gained since
+//! fork, and how those figures were obtained. Pure functions of stored phases, so claims,
+//! tables, charts and comparisons all derive a figure the same way.
 
+use serde::{Deserialize, Serialize};
+
+use super::{Phase, ProcessSnapshot, Role, Summary, median};
 use crate::kernel::pagemap::{ChildTruth, TruthMethod};
-use crate::result::{Phase, ProcessSnapshot, Role, Summary, median};
 
 /// The phase the summary reports: `operated` when the workload has one, else the last phase
 /// in which children were measured.
@@ -45,8 +49,10 @@ pub fn data_bytes(phases: &[Phase]) -> u64 {
         .sum()
 }
 
-/// How a child's figures since fork were obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a child's figures since fork were obtained. Stored as `page-truth-pfn`,
+/// `page-truth-exclusive-bit` or `private-dirty-growth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FigureSource {
     /// Page truth with physical frame numbers: exact.
     PageTruthPfn,
@@ -67,6 +73,48 @@ impl FigureSource {
 
     pub fn exact(self) -> bool {
         self == FigureSource::PageTruthPfn
+    }
+
+    /// Page truth (exact or not), as opposed to the Private_Dirty estimate.
+    pub fn is_page_truth(self) -> bool {
+        self != FigureSource::PrivateDirtyGrowth
+    }
+
+    /// The weakest source among several names the whole set: one estimated child makes the
+    /// set's figures estimates.
+    pub fn weakest(sources: impl IntoIterator<Item = FigureSource>) -> Option<FigureSource> {
+        sources.into_iter().min_by_key(|source| match source {
+            FigureSource::PrivateDirtyGrowth => 0,
+            FigureSource::PageTruthExclusiveBit => 1,
+            FigureSource::PageTruthPfn => 2,
+        })
+    }
+}
+
+/// `summary.copied_method`: the figures' source, or `"none"` when no child was measured.
+pub mod method_or_none {
+    use super::FigureSource;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        method: &Option<FigureSource>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match method {
+            Some(source) => source.serialize(serializer),
+            None => serializer.serialize_str("none"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<FigureSource>, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if name == "none" {
+            return Ok(None);
+        }
+        FigureSource::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&name))
+            .map(Some)
     }
 }
 
@@ -155,7 +203,6 @@ pub fn summarize(phases: &[Phase], data_bytes: u64, wall_seconds: f64) -> Summar
     let Some(phase) = summary_phase(phases) else {
         return Summary {
             wall_seconds,
-            copied_method: "none".into(),
             ..Summary::default()
         };
     };
@@ -165,14 +212,7 @@ pub fn summarize(phases: &[Phase], data_bytes: u64, wall_seconds: f64) -> Summar
         .collect();
     let copied: Vec<u64> = figures.iter().map(|f| f.copied_bytes).collect();
     let private: Vec<u64> = figures.iter().map(|f| f.private_bytes).collect();
-    // The weakest source among the children names the whole set.
-    let source = [
-        FigureSource::PrivateDirtyGrowth,
-        FigureSource::PageTruthExclusiveBit,
-        FigureSource::PageTruthPfn,
-    ]
-    .into_iter()
-    .find(|candidate| figures.iter().any(|f| f.source == *candidate));
+    let source = FigureSource::weakest(figures.iter().map(|f| f.source));
     let fraction = |values: &[u64]| {
         if data_bytes == 0 {
             0.0
@@ -187,7 +227,7 @@ pub fn summarize(phases: &[Phase], data_bytes: u64, wall_seconds: f64) -> Summar
         copied_bytes_per_child: copied,
         private_bytes_per_child: private,
         copied_exact: source.is_some_and(FigureSource::exact),
-        copied_method: source.map(FigureSource::name).unwrap_or("none").to_string(),
+        copied_method: source,
         tree_rss_bytes: phase.tree.rss_bytes,
         tree_pss_bytes: phase.tree.pss_bytes,
         tree_uss_bytes: phase.tree.uss_bytes,

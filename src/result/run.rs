@@ -1,19 +1,42 @@
-//! What `memlab run` stores beside the scenario schema, in the result's `facts`: one record per
-//! process of the followed tree, the command and how it ended, what the page-truth passes cost,
-//! and the CI checks. The table is rendered from these, so it can be re-rendered from a file.
+//! The body of a `memlab run` result (`"run": {…}`): one record per process of the followed
+//! tree, the command and how it ended, what the page-truth passes cost, and the CI checks.
+//! The table is rendered from these, so it can be re-rendered from a file. (Schema version 1
+//! kept the same records under `facts`; the loader moves them here.)
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::ScenarioResult;
+use super::figures::FigureSource;
 
-/// `facts` keys of a `run` result.
-pub const FACT_PROCESSES: &str = "processes";
-pub const FACT_COMMAND: &str = "command";
-pub const FACT_ATTACHED_PID: &str = "attached_pid";
-pub const FACT_EXIT_STATUS: &str = "exit_status";
-pub const FACT_INTERRUPTED_BY: &str = "interrupted_by";
-pub const FACT_PASSES: &str = "truth_passes";
-pub const FACT_CHECKS: &str = "checks";
+/// What `memlab run` followed and found, beside the phases and the summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunBody {
+    /// The command memlab started (`memlab run -- COMMAND`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// The process followed (`memlab run --pid PID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_pid: Option<i32>,
+    /// How the command ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<ExitStatusFact>,
+    /// The signal that interrupted memlab (`SIGINT`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
+    pub truth_passes: PassesFact,
+    pub processes: Vec<RunProcess>,
+    pub checks: Vec<CheckOutcome>,
+}
+
+/// The `facts` keys under which schema version 1 stored these records.
+pub const VERSION_1_FACTS: [&str; 7] = [
+    "command",
+    "attached_pid",
+    "exit_status",
+    "interrupted_by",
+    "truth_passes",
+    "processes",
+    "checks",
+];
 
 /// How a process came into the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +83,7 @@ pub struct Figures {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_only_bytes: Option<u64>,
     /// `page-truth-pfn`, `page-truth-exclusive-bit` or `private-dirty-growth`.
-    pub method: String,
+    pub method: FigureSource,
     pub exact: bool,
 }
 
@@ -114,6 +137,7 @@ pub struct ExitStatusFact {
 
 /// What following the tree cost memlab (the timeline sampler's own cost is in `timeline.cost`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PassesFact {
     /// `--interval`: the most time between two page-truth passes.
     pub interval_ms: f64,
@@ -165,31 +189,6 @@ pub struct CheckOutcome {
     pub offenders: Vec<Offender>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-}
-
-fn fact<T: serde::de::DeserializeOwned>(result: &ScenarioResult, name: &str) -> Option<T> {
-    serde_json::from_value(result.facts.get(name)?.clone()).ok()
-}
-
-/// The process records of a `run` result (empty for any other result).
-pub fn processes(result: &ScenarioResult) -> Vec<RunProcess> {
-    fact(result, FACT_PROCESSES).unwrap_or_default()
-}
-
-pub fn checks(result: &ScenarioResult) -> Vec<CheckOutcome> {
-    fact(result, FACT_CHECKS).unwrap_or_default()
-}
-
-pub fn passes(result: &ScenarioResult) -> Option<PassesFact> {
-    fact(result, FACT_PASSES)
-}
-
-pub fn exit_status(result: &ScenarioResult) -> Option<ExitStatusFact> {
-    fact(result, FACT_EXIT_STATUS)
-}
-
-pub fn command(result: &ScenarioResult) -> Option<Vec<String>> {
-    fact(result, FACT_COMMAND)
 }
 
 /// How the table names a process: `command`, `child 3`, `exec`, `orphan`.

@@ -1,0 +1,81 @@
+//! `memlab run -- COMMAND` and `memlab run --pid PID`: any program's process tree, followed as
+//! it changes (the follower: [`crate::follow`]), a per-process table, a result file, and CI
+//! checks (exit 3).
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::RunArgs;
+use crate::error::exit_code;
+use crate::follow::assemble::{assemble, exit_code_of};
+use crate::follow::spawn::spawn;
+use crate::follow::{FollowConfig, RunTarget, Target, follow};
+use crate::measure::guard;
+use crate::options::run::run_options;
+use crate::output::{result_json, write_atomically};
+use crate::render::run_table;
+
+/// Returns the exit code: the command's, 3 for a failed check, 128 + signal when interrupted.
+pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
+    let options = run_options(args)?;
+    guard::install()?;
+    let config = FollowConfig {
+        interval: options.interval,
+        sampler: options.sampler,
+        label: options.label(),
+    };
+    let started = Instant::now();
+    let target = match &options.target {
+        RunTarget::Pid(pid) => {
+            eprintln!("memlab run: following pid {pid} and its descendants; Ctrl-C stops");
+            Target::Attached(*pid)
+        }
+        RunTarget::Command(argv) => match spawn(argv, options.json) {
+            Ok(child) => {
+                eprintln!(
+                    "memlab run: following pid {} ({}); Ctrl-C stops it",
+                    child.id(),
+                    argv.join(" ")
+                );
+                Target::Spawned(child)
+            }
+            Err(error) => {
+                eprintln!("memlab: error: cannot run '{}': {error}", argv[0]);
+                return Ok(match error.kind() {
+                    std::io::ErrorKind::NotFound => 127,
+                    _ => 126,
+                });
+            }
+        },
+    };
+    let outcome = follow(target, started, &config)?;
+    let code = exit_code_of(&outcome);
+    let result = assemble(&options.target, &options.limits, outcome);
+
+    let json = result_json(&result)?;
+    write_atomically(&options.result_path, &json).context("saving the result")?;
+    let mut out = std::io::stdout().lock();
+    if options.json {
+        out.write_all(json.as_bytes())?;
+    } else {
+        out.write_all(run_table::render(&result).as_bytes())?;
+        writeln!(out, "\nresult written to {}", options.result_path.display())?;
+    }
+    out.flush()?;
+    let checks = result
+        .run
+        .as_ref()
+        .map(|r| r.checks.as_slice())
+        .unwrap_or(&[]);
+    let failed: Vec<_> = checks.iter().filter(|c| c.holds == Some(false)).collect();
+    for check in &failed {
+        eprintln!("memlab: check failed: {}", run_table::check_line(check));
+    }
+    Ok(if code == exit_code::OK && !failed.is_empty() {
+        exit_code::CLAIM_BROKEN
+    } else {
+        code
+    })
+}

@@ -1,0 +1,113 @@
+//! `memlab run`: what to follow, how often to measure it, and the CI limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::usage;
+use crate::cli::RunArgs;
+use crate::error::MemlabError;
+use crate::follow::{RunLimits, RunTarget};
+use crate::measure::sampler::SamplerConfig;
+use crate::result::files::result_path;
+
+/// Shortest `--interval`: below it, passes would only repeat the polls' work.
+pub const MIN_INTERVAL_MS: u64 = 10;
+/// Longest `--interval`: an hour.
+pub const MAX_INTERVAL_MS: u64 = 3_600_000;
+
+/// `memlab run`'s arguments, validated.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub target: RunTarget,
+    pub interval: Duration,
+    pub sampler: Option<SamplerConfig>,
+    pub limits: RunLimits,
+    pub json: bool,
+    /// `DIR/NAME.json`.
+    pub result_path: PathBuf,
+}
+
+impl RunOptions {
+    /// How the run is named in its markers and messages: the command line, or `pid PID`.
+    pub fn label(&self) -> String {
+        match &self.target {
+            RunTarget::Pid(pid) => format!("pid {pid}"),
+            RunTarget::Command(argv) => argv.join(" "),
+        }
+    }
+}
+
+/// memlab and its ancestors: a tree holding any of them would hold the measuring process.
+fn memlab_and_ancestors() -> Vec<i32> {
+    let mut chain = vec![std::process::id() as i32];
+    while let Some(parent) = crate::kernel::tree::parent_of(*chain.last().unwrap_or(&1)) {
+        if parent <= 0 || chain.contains(&parent) {
+            break;
+        }
+        chain.push(parent);
+    }
+    chain
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
+    let target = match (args.pid, args.command.is_empty()) {
+        (None, true) => {
+            return Err(usage(
+                "memlab run needs a command (memlab run -- COMMAND ARGS…) or --pid PID",
+            ));
+        }
+        (Some(_), false) => {
+            return Err(usage("memlab run takes a command or --pid PID, not both"));
+        }
+        (Some(pid), true) => RunTarget::Pid(pid),
+        (None, false) => RunTarget::Command(args.command.clone()),
+    };
+    if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&args.interval) {
+        return Err(usage(format!(
+            "--interval must be between {MIN_INTERVAL_MS} and {MAX_INTERVAL_MS} ms, got {}",
+            args.interval
+        )));
+    }
+    if !valid_name(&args.name) {
+        return Err(usage(format!(
+            "--name must be letters, digits, '-', '_' or '.' (not first), got '{}'",
+            args.name
+        )));
+    }
+    if let RunTarget::Pid(pid) = target {
+        if pid <= 0 {
+            return Err(usage(format!("--pid must be a process id, got {pid}")));
+        }
+        if !crate::kernel::tree::is_alive(pid) {
+            return Err(usage(format!("--pid {pid}: no such running process")));
+        }
+        if memlab_and_ancestors().contains(&pid) {
+            return Err(usage(format!(
+                "--pid {pid}: memlab itself runs inside that tree, and the measuring process \
+                 must never be part of what it measures"
+            )));
+        }
+    }
+    Ok(RunOptions {
+        target,
+        interval: Duration::from_millis(args.interval),
+        sampler: (args.sample_interval > 0).then(|| SamplerConfig {
+            statm_interval: Duration::from_millis(args.sample_interval),
+        }),
+        limits: RunLimits {
+            max_copied_per_child_bytes: args.max_copied_per_child.map(|s| s.0),
+            max_tree_unique_bytes: args.max_tree_unique.map(|s| s.0),
+        },
+        json: args.json,
+        result_path: result_path(&args.out, &args.name),
+    })
+}
