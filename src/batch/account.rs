@@ -3,6 +3,8 @@
 
 use super::Outcome;
 use crate::error::exit_code;
+use crate::render::table::{Cell, Table, terminal};
+use crate::render::text::{claim_counts, format_measured, percent};
 use crate::result::{RunStatus, ScenarioResult};
 
 /// The claims that do not hold in a result, as `(id, one-line explanation)`.
@@ -14,23 +16,10 @@ pub fn broken_claims(result: &ScenarioResult) -> Vec<(String, String)> {
         .map(|c| {
             (
                 c.id.clone(),
-                format!(
-                    "measured {} {} · rule: {}",
-                    short_number(c.measured),
-                    c.unit,
-                    c.rule
-                ),
+                format!("measured {} · rule: {}", format_measured(c), c.rule),
             )
         })
         .collect()
-}
-
-fn short_number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.4}")
-    }
 }
 
 /// A one-line account of a result: status, copied fraction, claims.
@@ -43,21 +32,7 @@ pub fn describe(result: &ScenarioResult) -> String {
             .unwrap_or("no reason given");
         return format!("SKIPPED ({reason})");
     }
-    let holds = result
-        .claims
-        .iter()
-        .filter(|c| c.verdict == crate::result::Verdict::Holds)
-        .count();
-    let broken = result
-        .claims
-        .iter()
-        .filter(|c| c.verdict.is_broken())
-        .count();
-    let unjudged = result
-        .claims
-        .iter()
-        .filter(|c| c.verdict == crate::result::Verdict::NotJudged)
-        .count();
+    let (holds, broken, unjudged) = claim_counts(result);
     let mut claims = format!("{holds}/{} claims hold", result.claims.len());
     if broken > 0 {
         claims.push_str(&format!(", {broken} BROKEN"));
@@ -88,12 +63,9 @@ pub fn account(stems: &[String], outcomes: &[Outcome], check: bool) -> Account {
     let mut broken = Vec::new();
     let mut failed = Vec::new();
     let mut skipped = Vec::new();
-    let _ = writeln!(
-        text,
-        "{:<36} {:<10} {:>9}  claims",
-        "result", "status", "copied"
-    );
+    let mut table = Table::new(&["result", "status", "copied", "claims"]);
     for (stem, outcome) in stems.iter().zip(outcomes) {
+        let name = Cell::text(stem);
         match outcome {
             Outcome::Done(result) if result.status == RunStatus::Skipped => {
                 skipped.push(stem.clone());
@@ -102,37 +74,43 @@ pub fn account(stems: &[String], outcomes: &[Outcome], check: bool) -> Account {
                     .as_ref()
                     .map(|s| s.reason.as_str())
                     .unwrap_or("");
-                let _ = writeln!(text, "{stem:<36} {:<10} {:>9}  {reason}", "skipped", "-");
+                table.push(vec![
+                    name,
+                    Cell::text("skipped"),
+                    Cell::Empty,
+                    Cell::text(reason),
+                ]);
             }
             Outcome::Done(result) => {
-                let holds = result
-                    .claims
-                    .iter()
-                    .filter(|c| c.verdict == crate::result::Verdict::Holds)
-                    .count();
-                let claims_broken = broken_claims(result);
-                let mut claims = format!("{holds}/{} hold", result.claims.len());
-                if !claims_broken.is_empty() {
-                    claims.push_str(&format!(", {} BROKEN", claims_broken.len()));
-                }
-                let _ = writeln!(
-                    text,
-                    "{stem:<36} {:<10} {:>8.2}%  {claims}",
-                    "completed",
-                    result.summary.copied_fraction * 100.0
-                );
+                let (holds, broken_count, not_judged) = claim_counts(result);
+                table.push(vec![
+                    name,
+                    Cell::text("completed"),
+                    Cell::number(percent(result.summary.copied_fraction)),
+                    Cell::VerdictCounts {
+                        holds,
+                        broken: broken_count,
+                        not_judged,
+                    },
+                ]);
                 broken.extend(
-                    claims_broken
+                    broken_claims(result)
                         .into_iter()
                         .map(|(id, why)| (stem.clone(), id, why)),
                 );
             }
             Outcome::Failed(message) => {
-                let _ = writeln!(text, "{stem:<36} {:<10} {:>9}  {message}", "ERROR", "-");
+                table.push(vec![
+                    name,
+                    Cell::text("ERROR"),
+                    Cell::Empty,
+                    Cell::text(message),
+                ]);
                 failed.push(stem.clone());
             }
         }
     }
+    text.push_str(&terminal(&table));
     if !skipped.is_empty() {
         let _ = writeln!(
             text,

@@ -14,8 +14,9 @@ use crate::options::scenario::scenario_request;
 use crate::orchestrator::run_scenario;
 use crate::output::{result_json, write_atomically};
 use crate::python::{Interpreter, discover, probe};
-use crate::render::text::matrix_cell;
+use crate::render::table::{Cell, Table, terminal};
 use crate::result::files::{MATRIX_DIR, matrix_path};
+use crate::result::{RunStatus, ScenarioResult};
 use crate::scenario;
 
 pub fn pythons() -> anyhow::Result<i32> {
@@ -53,6 +54,20 @@ fn interpreters(args: &MatrixArgs) -> anyhow::Result<Vec<Interpreter>> {
         .collect()
 }
 
+/// A cell: the first claim's measured value and verdict.
+fn matrix_cell(result: &ScenarioResult) -> Cell {
+    if result.status == RunStatus::Skipped {
+        return Cell::Skipped(String::new());
+    }
+    match result.claims.first() {
+        Some(claim) => Cell::ValueVerdict {
+            value: format!("{:.1}%", claim.measured * 100.0),
+            verdict: claim.verdict,
+        },
+        None => Cell::Empty,
+    }
+}
+
 pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
     let names: Vec<&'static str> = if args.scenarios.is_empty() {
         scenario::all()
@@ -88,7 +103,7 @@ pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
         }
     }
     guard::install()?;
-    let mut rows: Vec<(String, Vec<String>)> =
+    let mut rows: Vec<(String, Vec<Cell>)> =
         names.iter().map(|n| (n.to_string(), Vec::new())).collect();
     let mut broken = false;
     for (name, python, request) in requests {
@@ -109,18 +124,14 @@ pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
         out,
         "Python version matrix: first claim's measured value and verdict per interpreter"
     )?;
-    write!(out, "{:<22}", "scenario")?;
-    for python in &pythons {
-        write!(out, " {:>18}", format!("Python {}", python.version))?;
+    let mut header = vec!["scenario".to_string()];
+    header.extend(pythons.iter().map(|p| format!("Python {}", p.version)));
+    let mut table = Table::with_header(header);
+    for (name, mut cells) in rows {
+        cells.insert(0, Cell::text(name));
+        table.push(cells);
     }
-    writeln!(out)?;
-    for (name, cells) in rows {
-        write!(out, "{name:<22}")?;
-        for cell in cells {
-            write!(out, " {cell:>18}")?;
-        }
-        writeln!(out)?;
-    }
+    out.write_all(terminal(&table).as_bytes())?;
     writeln!(
         out,
         "\nresults written to {}",

@@ -8,6 +8,8 @@ use crate::cli::ScanArgs;
 use crate::error::exit_code;
 use crate::kernel::meminfo::total_ram_bytes;
 use crate::options::scan::plan_scan;
+use crate::render::table::{Cell, Table, terminal};
+use crate::render::text::{bytes_or_dash, percent};
 use crate::result::files::SCANS_DIR;
 use crate::result::{RunStatus, Verdict};
 use crate::units::format_bytes;
@@ -31,21 +33,16 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<i32> {
         args.name,
         scans_dir.display()
     )?;
-    writeln!(
-        out,
-        "{key:>12} {:>9} {:>13} {:>13}  verdict",
-        "copied", "tree unique", "ΣRSS"
-    )?;
+    let mut table = Table::new(&[key, "copied", "tree unique", "ΣRSS", "verdict"]);
     let mut broken = false;
     let mut failed = 0;
+    let dashes = || std::iter::repeat_n(Cell::Empty, 3);
     for (label, outcome) in param.labels().iter().zip(&outcomes) {
+        let mut row = vec![Cell::number(label)];
         match outcome {
             Outcome::Done(result) if result.status == RunStatus::Skipped => {
-                writeln!(
-                    out,
-                    "{label:>12} {:>9} {:>13} {:>13}  skipped",
-                    "-", "-", "-"
-                )?;
+                row.extend(dashes());
+                row.push(Cell::text("skipped"));
             }
             Outcome::Done(result) => {
                 let failing: Vec<&str> = result
@@ -62,28 +59,21 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<i32> {
                 } else {
                     "n/a".to_string()
                 };
-                writeln!(
-                    out,
-                    "{label:>12} {:>8.2}% {:>13} {:>13}  {verdict}",
-                    result.summary.copied_fraction * 100.0,
-                    result
-                        .summary
-                        .tree_unique_bytes
-                        .map(format_bytes)
-                        .unwrap_or_else(|| "-".into()),
-                    format_bytes(result.summary.tree_rss_bytes)
-                )?;
+                let summary = &result.summary;
+                row.push(Cell::number(percent(summary.copied_fraction)));
+                row.push(Cell::number(bytes_or_dash(summary.tree_unique_bytes)));
+                row.push(Cell::number(format_bytes(summary.tree_rss_bytes)));
+                row.push(Cell::text(verdict));
             }
             Outcome::Failed(message) => {
                 failed += 1;
-                writeln!(
-                    out,
-                    "{label:>12} {:>9} {:>13} {:>13}  ERROR {message}",
-                    "-", "-", "-"
-                )?;
+                row.extend(dashes());
+                row.push(Cell::text(format!("ERROR {message}")));
             }
         }
+        table.push(row);
     }
+    out.write_all(terminal(&table).as_bytes())?;
     if failed > 0 {
         return Err(anyhow::anyhow!(
             "{failed} of {} scan points failed",

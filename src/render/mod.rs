@@ -6,6 +6,7 @@
 
 pub mod run_table;
 pub mod scenario_table;
+pub mod table;
 pub mod text;
 
 use crate::result::ScenarioResult;

@@ -2,7 +2,7 @@
 //! terminal tables, the HTML and Markdown reports, the comparison.
 
 use crate::result::figures::FigureSource;
-use crate::result::{Claim, ClaimUnit, RunStatus, ScenarioResult, Verdict};
+use crate::result::{Claim, ClaimUnit, ScenarioResult, Verdict};
 use crate::units::format_bytes;
 
 /// A plain number: whole numbers as such, others with two decimals (one from 100 up).
@@ -141,21 +141,6 @@ pub fn claim_counts(result: &ScenarioResult) -> (usize, usize, usize) {
         count(Verdict::Broken),
         count(Verdict::NotJudged),
     )
-}
-
-/// A matrix cell: the first claim's measured value and verdict.
-pub fn matrix_cell(result: &ScenarioResult) -> String {
-    if result.status == RunStatus::Skipped {
-        return "skipped".to_string();
-    }
-    match result.claims.first() {
-        Some(claim) => format!(
-            "{:.1}% {}",
-            claim.measured * 100.0,
-            verdict_short(claim.verdict)
-        ),
-        None => "-".to_string(),
-    }
 }
 
 /// A scenario's parameters in one line: `size 64.0 MiB · children 4 · op clone …`.

@@ -6,16 +6,16 @@ use std::fmt::Write;
 use std::path::{Component, Path, PathBuf};
 
 use super::charts::RenderedChart;
-use super::charts::matrix::{MatrixValue, matrix_value};
-use super::charts::objsize_scan::object_size_point;
 use super::documents::{comparison, document_subject};
 use super::input::ReportInput;
-use super::{
-    Report, ReportExporter, broken_claims, by_document, headline_claim, machine_rows, machines,
-    python_versions, scenario_heading,
+use super::tables::{
+    anchor, broken_claims_table, claims_table, comparison_table, facts_table, machine_table,
+    matrix_table, scan_table, scenario_anchor, verdicts_table,
 };
-use crate::render::text::{claim_counts, figures_word, format_measured, params_line, verdict_word};
-use crate::result::Verdict;
+use super::{Report, ReportExporter, by_document, python_versions, scenario_heading};
+pub use crate::render::table::escape;
+use crate::render::table::{Table, html as html_table};
+use crate::render::text::{figures_word, params_line};
 use crate::result::{RunStatus, ScenarioResult};
 use crate::units::format_bytes;
 
@@ -53,48 +53,6 @@ details summary { cursor: pointer; color: var(--muted); }
 details table { font-size: 13px; }
 .value { font-family: "DejaVu Sans Mono", ui-monospace, monospace; font-size: 12px; word-break: break-all; }
 "#;
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn badge(verdict: Verdict) -> String {
-    let class = match verdict {
-        Verdict::Holds => "holds",
-        Verdict::Broken => "broken",
-        Verdict::NotJudged => "na",
-    };
-    format!(
-        r#"<span class="badge {class}">{}</span>"#,
-        verdict_word(verdict)
-    )
-}
-
-fn anchor(prefix: &str, name: &str) -> String {
-    let slug: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("{prefix}-{slug}")
-}
 
 fn normalize(path: &Path) -> PathBuf {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -164,113 +122,10 @@ impl Page<'_> {
         writeln!(self.out, "</figcaption></figure>")
     }
 
-    fn table(&mut self, header: &[&str], rows: &[Vec<String>]) -> std::fmt::Result {
-        // Cells are HTML already (escaped by the caller).
-        write!(self.out, "<table><thead><tr>")?;
-        for h in header {
-            write!(self.out, "<th>{}</th>", escape(h))?;
-        }
-        writeln!(self.out, "</tr></thead><tbody>")?;
-        for row in rows {
-            write!(self.out, "<tr>")?;
-            for cell in row {
-                if let Some(rest) = cell.strip_prefix("\u{1}num:") {
-                    write!(self.out, r#"<td class="num">{rest}</td>"#)?;
-                } else {
-                    write!(self.out, "<td>{cell}</td>")?;
-                }
-            }
-            writeln!(self.out, "</tr>")?;
-        }
-        writeln!(self.out, "</tbody></table>")
+    fn table(&mut self, table: &Table) -> std::fmt::Result {
+        self.out.push_str(&html_table(table));
+        Ok(())
     }
-}
-
-/// A right-aligned numeric cell.
-fn num(text: impl AsRef<str>) -> String {
-    format!("\u{1}num:{}", escape(text.as_ref()))
-}
-
-fn verdicts_table(page: &mut Page, input: &ReportInput) -> std::fmt::Result {
-    let rows: Vec<Vec<String>> = input
-        .scenarios
-        .iter()
-        .enumerate()
-        .map(|(i, file)| {
-            let result = &file.result;
-            let heading = scenario_heading(input, i);
-            let name = format!(
-                r##"<a class="nowrap" href="#{}"><code>{}</code></a>"##,
-                anchor("scenario", &heading),
-                escape(&heading)
-            );
-            if result.status == RunStatus::Skipped {
-                let reason = result
-                    .skip
-                    .as_ref()
-                    .map(|s| s.reason.as_str())
-                    .unwrap_or("no reason given");
-                return vec![
-                    name,
-                    escape(&result.source_document),
-                    format!(
-                        r#"<span class="badge skipped">skipped</span> {}"#,
-                        escape(reason)
-                    ),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                ];
-            }
-            let (held, broken, unjudged) = claim_counts(result);
-            let mut verdicts = Vec::new();
-            if broken > 0 {
-                verdicts.push(format!("{} ×{broken}", badge(Verdict::Broken)));
-            }
-            if held > 0 {
-                verdicts.push(format!("{} ×{held}", badge(Verdict::Holds)));
-            }
-            if unjudged > 0 {
-                verdicts.push(format!("{} ×{unjudged}", badge(Verdict::NotJudged)));
-            }
-            let summary = &result.summary;
-            vec![
-                name,
-                escape(&result.source_document),
-                verdicts.join(" "),
-                escape(
-                    &headline_claim(result)
-                        .map(format_measured)
-                        .unwrap_or_default(),
-                ),
-                num(format_bytes(summary.tree_rss_bytes)),
-                num(summary
-                    .tree_unique_bytes
-                    .map(format_bytes)
-                    .unwrap_or_else(|| "n/a".into())),
-                num(summary
-                    .overcount_factor
-                    .map(|f| format!("×{f:.2}"))
-                    .unwrap_or_else(|| "n/a".into())),
-                escape(figures_word(result.summary.copied_method)),
-            ]
-        })
-        .collect();
-    page.table(
-        &[
-            "scenario",
-            "document",
-            "claims",
-            "headline measure",
-            "ΣRSS",
-            "tree-unique",
-            "over-count",
-            "figures",
-        ],
-        &rows,
-    )
 }
 
 fn facts_details(page: &mut Page, result: &ScenarioResult) -> std::fmt::Result {
@@ -282,21 +137,7 @@ fn facts_details(page: &mut Page, result: &ScenarioResult) -> std::fmt::Result {
         "<details><summary>What the workload measured itself ({} facts)</summary>",
         result.facts.len()
     )?;
-    let rows: Vec<Vec<String>> = result
-        .facts
-        .iter()
-        .map(|(name, value)| {
-            let mut text = value.to_string();
-            if text.chars().count() > 300 {
-                text = text.chars().take(299).collect::<String>() + "…";
-            }
-            vec![
-                format!("<code>{}</code>", escape(name)),
-                format!(r#"<span class="value">{}</span>"#, escape(&text)),
-            ]
-        })
-        .collect();
-    page.table(&["fact", "value"], &rows)?;
+    page.table(&facts_table(result))?;
     writeln!(page.out, "</details>")
 }
 
@@ -311,7 +152,7 @@ fn scenario_article(
     writeln!(
         page.out,
         r#"<article class="scenario" id="{}">"#,
-        anchor("scenario", &heading)
+        scenario_anchor(&heading)
     )?;
     writeln!(page.out, "<h3><code>{}</code></h3>", escape(&heading))?;
     writeln!(
@@ -354,42 +195,7 @@ fn scenario_article(
     if result.claims.is_empty() {
         writeln!(page.out, "<p>No claim.</p>")?;
     } else {
-        let rows: Vec<Vec<String>> = result
-            .claims
-            .iter()
-            .map(|c| {
-                let mut measured = escape(&format_measured(c));
-                if let Some(note) = &c.note {
-                    write!(
-                        measured,
-                        r#"<br><span class="note">{}</span>"#,
-                        escape(note)
-                    )
-                    .ok();
-                }
-                vec![
-                    badge(c.verdict),
-                    format!("<code>{}</code>", escape(&c.id)),
-                    escape(&c.statement),
-                    if c.rule.is_empty() {
-                        "—".into()
-                    } else {
-                        escape(&c.rule)
-                    },
-                    measured,
-                ]
-            })
-            .collect();
-        page.table(
-            &[
-                "verdict",
-                "claim",
-                "the document's statement",
-                "rule",
-                "measured",
-            ],
-            &rows,
-        )?;
+        page.table(&claims_table(result))?;
     }
     if let Some(comparison) = comparison(result) {
         writeln!(
@@ -397,12 +203,7 @@ fn scenario_article(
             "<p>The document's numbers beside memlab's: {}</p>",
             escape(&comparison.caption)
         )?;
-        let rows: Vec<Vec<String>> = comparison
-            .rows
-            .iter()
-            .map(|r| vec![escape(&r.quantity), escape(&r.document), escape(&r.memlab)])
-            .collect();
-        page.table(&["", "document", "memlab (this machine)"], &rows)?;
+        page.table(&comparison_table(&comparison))?;
     }
     for chart in charts {
         page.chart(chart)?;
@@ -435,79 +236,7 @@ fn scans_section(
                 escape(&scenario),
                 escape(&key)
             )?;
-            let rows: Vec<Vec<String>> = points
-                .iter()
-                .map(|p| {
-                    let result = &p.file.result;
-                    let value = super::scan_value_label(&key, p.value);
-                    if result.status == RunStatus::Skipped {
-                        return vec![num(value), "skipped".into()];
-                    }
-                    let summary = &result.summary;
-                    let mut row = vec![num(value)];
-                    if key == "object-size" {
-                        let point = object_size_point(result, p.value);
-                        row.push(num(format!("{:.2}%", point.measured * 100.0)));
-                        row.push(num(point
-                            .expected
-                            .map(|e| format!("{:.2}%", e * 100.0))
-                            .unwrap_or_else(|| "—".into())));
-                    } else {
-                        row.push(num(format!("{:.2}%", summary.copied_fraction * 100.0)));
-                    }
-                    row.push(num(format_bytes(summary.tree_rss_bytes)));
-                    row.push(num(format_bytes(summary.tree_pss_bytes)));
-                    row.push(num(summary
-                        .tree_unique_bytes
-                        .map(format_bytes)
-                        .unwrap_or_else(|| "n/a".into())));
-                    let verdicts: Vec<String> = result
-                        .claims
-                        .iter()
-                        .map(|c| {
-                            let mut text = badge(c.verdict);
-                            if c.verdict.is_broken() {
-                                write!(
-                                    text,
-                                    " <code>{}</code> {}",
-                                    escape(c.id.rsplit('/').next().unwrap_or(&c.id)),
-                                    escape(&format_measured(c))
-                                )
-                                .ok();
-                            }
-                            text
-                        })
-                        .collect();
-                    row.push(verdicts.join(" "));
-                    row
-                })
-                .collect();
-            if key == "object-size" {
-                page.table(
-                    &[
-                        "object size",
-                        "copied (median child, % of objects)",
-                        "one page per object",
-                        "ΣRSS",
-                        "ΣPSS",
-                        "tree-unique",
-                        "claims",
-                    ],
-                    &rows,
-                )?;
-            } else {
-                page.table(
-                    &[
-                        key.as_str(),
-                        "copied (median child)",
-                        "ΣRSS",
-                        "ΣPSS",
-                        "tree-unique",
-                        "claims",
-                    ],
-                    &rows,
-                )?;
-            }
+            page.table(&scan_table(&key, &points))?;
         }
     }
     writeln!(page.out, "</section>")
@@ -532,29 +261,7 @@ fn matrix_section(
     for chart in charts {
         page.chart(chart)?;
     }
-    let pythons = input.matrix_pythons();
-    let mut header = vec!["scenario".to_string()];
-    header.extend(pythons.iter().map(|p| format!("Python {p}")));
-    let rows: Vec<Vec<String>> = input
-        .matrix_scenarios()
-        .iter()
-        .map(|scenario| {
-            let mut row = vec![format!("<code>{}</code>", escape(scenario))];
-            for python in &pythons {
-                row.push(match matrix_value(input, scenario, python) {
-                    MatrixValue::Missing => "—".into(),
-                    MatrixValue::Skipped => r#"<span class="badge skipped">skipped</span>"#.into(),
-                    MatrixValue::NoClaim => "no claim".into(),
-                    MatrixValue::Claim { value, holds } => {
-                        format!("{} {}", escape(&value), badge(Verdict::from_holds(holds)))
-                    }
-                });
-            }
-            row
-        })
-        .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    page.table(&header, &rows)?;
+    page.table(&matrix_table(input))?;
     writeln!(page.out, "</section>")
 }
 
@@ -622,32 +329,15 @@ impl HtmlExporter {
         writeln!(page.out, "</ul></nav>")?;
 
         writeln!(page.out, r#"<section id="verdicts"><h2>Verdicts</h2>"#)?;
-        let broken: Vec<Vec<String>> = broken_claims(input)
-            .into_iter()
-            .map(|(place, c)| {
-                let mut id = format!("<code>{}</code>", escape(&c.id));
-                if !place.is_empty() {
-                    write!(id, " ({})", escape(&place)).ok();
-                }
-                vec![
-                    id,
-                    escape(&c.statement),
-                    escape(&c.rule),
-                    escape(&format_measured(c)),
-                ]
-            })
-            .collect();
+        let broken = broken_claims_table(input);
         if !broken.is_empty() {
             writeln!(page.out, "<h3>Broken claims</h3>")?;
-            page.table(
-                &["claim", "the document's statement", "rule", "measured"],
-                &broken,
-            )?;
+            page.table(&broken)?;
         }
         if input.scenarios.is_empty() {
             writeln!(page.out, "<p>No scenario result.</p>")?;
         } else {
-            verdicts_table(&mut page, input)?;
+            page.table(&verdicts_table(input))?;
         }
         for chart in &charts.suite {
             page.chart(chart)?;
@@ -655,38 +345,18 @@ impl HtmlExporter {
         writeln!(page.out, "</section>")?;
 
         writeln!(page.out, r#"<section id="machine"><h2>Machine</h2>"#)?;
-        let machines = machines(input);
-        if machines.is_empty() {
-            writeln!(page.out, "<p>No machine recorded.</p>")?;
-        } else {
-            let columns: Vec<Vec<(&str, String)>> = machines
-                .iter()
-                .map(|(m, count)| machine_rows(m, *count))
-                .collect();
-            let rows: Vec<Vec<String>> = (0..columns[0].len())
-                .map(|r| {
-                    let mut row = vec![escape(columns[0][r].0)];
-                    row.extend(columns.iter().map(|c| escape(&c[r].1)));
-                    row
-                })
-                .collect();
-            let mut header = vec![String::new()];
-            header.extend((1..=machines.len()).map(|i| {
-                if machines.len() == 1 {
-                    "machine".to_string()
-                } else {
-                    format!("machine {i}")
+        match machine_table(input) {
+            None => writeln!(page.out, "<p>No machine recorded.</p>")?,
+            Some(machines) => {
+                page.table(&machines)?;
+                let pythons = python_versions(input);
+                if !pythons.is_empty() {
+                    writeln!(
+                        page.out,
+                        "<p>Python scenarios ran under Python {}.</p>",
+                        escape(&pythons.join(", "))
+                    )?;
                 }
-            }));
-            let header: Vec<&str> = header.iter().map(String::as_str).collect();
-            page.table(&header, &rows)?;
-            let pythons = python_versions(input);
-            if !pythons.is_empty() {
-                writeln!(
-                    page.out,
-                    "<p>Python scenarios ran under Python {}.</p>",
-                    escape(&pythons.join(", "))
-                )?;
             }
         }
         writeln!(page.out, "</section>")?;

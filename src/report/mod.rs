@@ -12,6 +12,7 @@ pub mod documents;
 pub mod html;
 pub mod input;
 pub mod markdown;
+pub mod tables;
 
 use std::path::{Path, PathBuf};
 

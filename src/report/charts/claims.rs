@@ -8,7 +8,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::style::{self, Swatch};
 use super::{Chart, DrawResult, axis_number, draw_note, shorten, titled};
 use crate::report::input::ResultFile;
-use crate::result::{Claim, RunStatus};
+use crate::result::{Claim, ClaimUnit, RunStatus, Verdict};
 
 pub struct ClaimsChart<'a> {
     pub results: &'a [ResultFile],
@@ -20,7 +20,7 @@ pub struct ClaimBar {
     pub id: String,
     pub measured: f64,
     pub threshold: f64,
-    pub holds: Option<bool>,
+    pub verdict: Verdict,
     /// `≤` or `≥`, read from the rule.
     pub direction: &'static str,
 }
@@ -40,22 +40,22 @@ pub fn claim_bars(results: &[ResultFile]) -> Vec<ClaimBar> {
         .iter()
         .filter(|f| f.result.status == RunStatus::Completed)
         .flat_map(|f| &f.result.claims)
-        .filter(|c| c.unit == crate::result::ClaimUnit::Fraction && !c.rule.is_empty())
+        .filter(|c| c.unit == ClaimUnit::Fraction && !c.rule.is_empty())
         .map(|c| ClaimBar {
             id: c.id.clone(),
             measured: c.measured,
             threshold: c.expected,
-            holds: c.verdict.holds(),
+            verdict: c.verdict,
             direction: direction(c),
         })
         .collect()
 }
 
-pub fn verdict_color(holds: Option<bool>) -> RGBColor {
-    match holds {
-        Some(true) => style::HOLDS,
-        Some(false) => style::BROKEN,
-        None => style::NOT_JUDGED,
+pub fn verdict_color(verdict: Verdict) -> RGBColor {
+    match verdict {
+        Verdict::Holds => style::HOLDS,
+        Verdict::Broken => style::BROKEN,
+        Verdict::NotJudged => style::NOT_JUDGED,
     }
 }
 
@@ -147,7 +147,7 @@ impl Chart for ClaimsChart<'_> {
             let y = (count - 1 - i) as f64;
             let measured = (bar.measured * 100.0).max(0.0);
             let threshold = bar.threshold * 100.0;
-            let color = verdict_color(bar.holds);
+            let color = verdict_color(bar.verdict);
             chart.draw_series(std::iter::once(Rectangle::new(
                 [(0.0, y - 0.32), (measured, y + 0.32)],
                 color.filled(),

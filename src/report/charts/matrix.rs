@@ -7,8 +7,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, Swatch};
 use super::{Chart, DrawResult, draw_note, titled};
+use crate::render::text::verdict_short;
 use crate::report::input::ReportInput;
-use crate::result::{Claim, RunStatus};
+use crate::result::{Claim, ClaimUnit, RunStatus, Verdict};
 
 pub struct MatrixChart<'a> {
     pub input: &'a ReportInput,
@@ -19,16 +20,16 @@ pub struct MatrixChart<'a> {
 pub enum MatrixValue {
     Missing,
     Skipped,
-    Claim { value: String, holds: Option<bool> },
+    Claim { value: String, verdict: Verdict },
     NoClaim,
 }
 
 /// The measured value of a claim, short: a percentage for fractions.
 pub fn short_measure(claim: &Claim) -> String {
-    match claim.unit.as_str() {
-        "fraction" => format!("{:.1}%", claim.measured * 100.0),
-        "x" => format!("{:.1}x", claim.measured),
-        "" => format!("{}", claim.measured),
+    match claim.unit {
+        ClaimUnit::Fraction => format!("{:.1}%", claim.measured * 100.0),
+        ClaimUnit::Ratio => format!("{:.1}x", claim.measured),
+        ClaimUnit::None => format!("{}", claim.measured),
         unit => format!("{} {unit}", claim.measured),
     }
 }
@@ -42,17 +43,15 @@ pub fn matrix_value(input: &ReportInput, scenario: &str, python: &str) -> Matrix
         return MatrixValue::Skipped;
     }
     match result.claims.first() {
-        Some(claim)
-            if (claim.verdict != crate::result::Verdict::NotJudged) || !claim.rule.is_empty() =>
-        {
+        Some(claim) if claim.verdict != Verdict::NotJudged || !claim.rule.is_empty() => {
             MatrixValue::Claim {
                 value: short_measure(claim),
-                holds: claim.verdict.holds(),
+                verdict: claim.verdict,
             }
         }
         Some(claim) => MatrixValue::Claim {
             value: "n/a".into(),
-            holds: claim.verdict.holds(),
+            verdict: claim.verdict,
         },
         None => MatrixValue::NoClaim,
     }
@@ -124,14 +123,9 @@ impl Chart for MatrixChart<'_> {
                     MatrixValue::Missing => (WHITE, "—".to_string(), style::MUTED),
                     MatrixValue::Skipped => (style::SKIPPED_FILL, "skipped".into(), style::TEXT),
                     MatrixValue::NoClaim => (WHITE, "no claim".into(), style::MUTED),
-                    MatrixValue::Claim { value, holds } => {
-                        let verdict = match holds {
-                            Some(true) => "holds",
-                            Some(false) => "BROKEN",
-                            None => "n/a",
-                        };
-                        let fill = super::claims::verdict_color(holds);
-                        (fill, format!("{value} {verdict}"), WHITE)
+                    MatrixValue::Claim { value, verdict } => {
+                        let fill = super::claims::verdict_color(verdict);
+                        (fill, format!("{value} {}", verdict_short(verdict)), WHITE)
                     }
                 };
                 body.draw(&Rectangle::new(
