@@ -1,6 +1,6 @@
-//! The command line: clap's definition and nothing else. It takes value types from
-//! [`crate::units`] and no behaviour from the rest of the crate; [`crate::options`] validates
-//! what it parsed into the requests the commands run.
+//! The command line: clap's definition and nothing else. It takes value types from the units
+//! module and no behaviour from the rest of the crate; the options layer validates what it
+//! parsed into the requests the commands run.
 
 use std::path::PathBuf;
 

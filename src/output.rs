@@ -1,15 +1,6 @@
 //! Writing what memlab produces — result files, reports, baselines — so that a reader never
 //! sees a half-written file.
 
-use crate::result::ScenarioResult;
-
-/// A result as stored: pretty JSON with a final newline.
-pub fn result_json(result: &ScenarioResult) -> anyhow::Result<String> {
-    let mut text = serde_json::to_string_pretty(result)?;
-    text.push('\n');
-    Ok(text)
-}
-
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, renamed.
 /// Readers never see a half-written result.
 pub fn write_atomically(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {

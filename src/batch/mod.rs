@@ -13,7 +13,7 @@ use anyhow::Context;
 use crate::error::MemlabError;
 use crate::measure::guard;
 use crate::orchestrator::{RunRequest, run_scenario};
-use crate::output::{result_json, write_atomically};
+use crate::output::write_atomically;
 use crate::result::ScenarioResult;
 
 /// One scenario run to do, validated, with the file its result goes to.
@@ -110,7 +110,7 @@ pub fn run_planned(planned: &[Planned], what: &str) -> anyhow::Result<Vec<Outcom
             progress.status(&format!("{what}: {stem} · phase {}", phase.name));
         })
         .and_then(|result| {
-            write_atomically(&plan.path, &result_json(&result)?).context("saving a result")?;
+            write_atomically(&plan.path, &result.to_json()?).context("saving a result")?;
             Ok(result)
         });
         let seconds = started.elapsed().as_secs_f64();

@@ -4,6 +4,8 @@ use crate::cli::BaselineCommand;
 
 pub fn baseline(command: &BaselineCommand) -> anyhow::Result<i32> {
     match command {
-        BaselineCommand::Save(args) => crate::compare::baseline::save(args),
+        BaselineCommand::Save(args) => {
+            crate::compare::baseline::save(&args.dir, &args.results, args.replace)
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::measure::guard;
 use crate::options::resolve_scenario;
 use crate::options::scenario::scenario_request;
 use crate::orchestrator::run_scenario;
-use crate::output::{result_json, write_atomically};
+use crate::output::write_atomically;
 use crate::python::{Interpreter, discover, probe};
 use crate::render::table::{Cell, Table, terminal};
 use crate::result::files::{MATRIX_DIR, matrix_path};
@@ -111,7 +111,7 @@ pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
         let result = run_scenario(&request, &mut |_| {})?;
         broken |= result.any_claim_broken();
         let path = matrix_path(&args.settings.out, name, &python.version);
-        write_atomically(&path, &result_json(&result)?).context("saving a matrix result")?;
+        write_atomically(&path, &result.to_json()?).context("saving a matrix result")?;
         let row = rows
             .iter_mut()
             .find(|(n, _)| n == name)

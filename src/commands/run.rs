@@ -14,7 +14,7 @@ use crate::follow::spawn::spawn;
 use crate::follow::{FollowConfig, RunTarget, Target, follow};
 use crate::measure::guard;
 use crate::options::run::run_options;
-use crate::output::{result_json, write_atomically};
+use crate::output::write_atomically;
 use crate::render::run_table;
 
 /// Returns the exit code: the command's, 3 for a failed check, 128 + signal when interrupted.
@@ -54,7 +54,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let code = exit_code_of(&outcome);
     let result = assemble(&options.target, &options.limits, outcome);
 
-    let json = result_json(&result)?;
+    let json = result.to_json()?;
     write_atomically(&options.result_path, &json).context("saving the result")?;
     let mut out = std::io::stdout().lock();
     if options.json {

@@ -10,7 +10,7 @@ use crate::kernel::meminfo::total_ram_bytes;
 use crate::measure::guard;
 use crate::options::scenario::scenario_request;
 use crate::orchestrator::run_scenario;
-use crate::output::{result_json, write_atomically};
+use crate::output::write_atomically;
 use crate::render::Exporter;
 use crate::render::scenario_table::TableExporter;
 use crate::result::Phase;
@@ -26,7 +26,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<i32> {
         }
     };
     let result = run_scenario(&request, &mut observer)?;
-    let json = result_json(&result)?;
+    let json = result.to_json()?;
     let path = result_path(&args.settings.out, &result.scenario);
     write_atomically(&path, &json).context("saving the result")?;
     let mut out = std::io::stdout().lock();

@@ -2,19 +2,18 @@
 //! `memlab compare`, after checking each one is a readable result of this schema version.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Loaded, Side, load_file, load_side, machine_differences};
-use crate::cli::SaveArgs;
 use crate::error::{MemlabError, exit_code};
 use crate::output::write_atomically;
 
-/// `memlab baseline save DIR [RESULTS…]`.
-pub fn save(args: &SaveArgs) -> anyhow::Result<i32> {
-    let sources = if args.results.is_empty() {
+/// `memlab baseline save DIR [RESULTS…] [--replace]`: `results` default to `results/`.
+pub fn save(dir: &Path, results: &[PathBuf], replace: bool) -> anyhow::Result<i32> {
+    let sources = if results.is_empty() {
         vec![PathBuf::from("results")]
     } else {
-        args.results.clone()
+        results.to_vec()
     };
     let mut loaded: Vec<Loaded> = Vec::new();
     for source in &sources {
@@ -32,7 +31,7 @@ pub fn save(args: &SaveArgs) -> anyhow::Result<i32> {
         }
     }
     // What DIR already holds: replaced, or kept and reported.
-    let existing: Vec<Loaded> = crate::result::files::result_files(&args.dir)
+    let existing: Vec<Loaded> = crate::result::files::result_files(dir)
         .unwrap_or_default()
         .iter()
         .filter_map(|path| load_file(path, Side::Baseline).ok())
@@ -42,14 +41,14 @@ pub fn save(args: &SaveArgs) -> anyhow::Result<i32> {
         if loaded.iter().any(|l| l.file == old.file) {
             continue;
         }
-        if args.replace {
+        if replace {
             std::fs::remove_file(&old.path)?;
         } else {
             kept.push(old.file.clone());
         }
     }
     for result in &loaded {
-        write_atomically(&args.dir.join(&result.file), &result.text)?;
+        write_atomically(&dir.join(&result.file), &result.text)?;
     }
 
     let mut out = std::io::stdout().lock();
@@ -57,7 +56,7 @@ pub fn save(args: &SaveArgs) -> anyhow::Result<i32> {
         out,
         "baseline: saved {} results to {}",
         loaded.len(),
-        args.dir.display()
+        dir.display()
     )?;
     if let Some(first) = loaded.first() {
         let m = &first.result.machine;

@@ -170,7 +170,7 @@ fn evaluate_checks(
                 None => Some("no forked child was measured: nothing to check".into()),
                 Some(_) if !summary.copied_exact => Some(format!(
                     "approximate figures ({}): run as root for page truth from frame numbers",
-                    crate::render::text::figures_word(summary.copied_method)
+                    summary.copied_method.map_or("none", FigureSource::name)
                 )),
                 Some(_) => None,
             },

@@ -20,6 +20,6 @@ pub struct JsonExporter;
 
 impl Exporter for JsonExporter {
     fn render(&self, result: &ScenarioResult) -> anyhow::Result<String> {
-        crate::output::result_json(result)
+        Ok(result.to_json()?)
     }
 }

@@ -312,6 +312,13 @@ impl ScenarioResult {
         }
     }
 
+    /// The result as stored: pretty JSON with a final newline.
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        Ok(text)
+    }
+
     /// True when some claim was evaluated and does not hold.
     pub fn any_claim_broken(&self) -> bool {
         self.claims.iter().any(|c| c.verdict.is_broken())

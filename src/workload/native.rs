@@ -13,7 +13,7 @@ use super::{Facts, NativeWorkload, RegionSpec, WorkloadParams};
 
 const PAGE: usize = 4096;
 
-// One constructor per scenario: the catalog (`crate::scenario`) names them.
+// One constructor per scenario: the scenario catalog names them.
 pub fn array_read() -> Box<dyn NativeWorkload> {
     Box::new(ArrayRead::default())
 }
