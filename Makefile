@@ -9,7 +9,8 @@ RESULTS ?= results
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 
-.PHONY: all build venv venv-test run-all test suite-check lint fmt clean
+.PHONY: all build venv venv-test run-all test suite-check lint fmt clean \
+  python-dev python-test
 
 all: build
 
@@ -28,8 +29,19 @@ $(VENV)/.all: $(VENV)/.numpy experiments/requirements.txt
 	  || echo "warning: ray could not be installed; py-ray-put will be reported as skipped"
 	touch $@
 
-venv-test: $(VENV)/.numpy
-venv: $(VENV)/.all
+venv-test: $(VENV)/.numpy python-dev
+venv: $(VENV)/.all python-dev
+
+# The checkout's python/ on the .venv's sys.path through a .pth file, so that `import memlab`
+# there is the checkout's python/memlab, edits included. Nothing is compiled: `pip install -e .`
+# and `maturin develop` would build the Rust binary a second time just for this.
+python-dev: $(VENV)/.numpy
+	@echo "$(CURDIR)/python" > "$$($(VENV_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/memlab-checkout.pth"
+
+# The Python package's tests: the marker client against a fake memlab, under the .venv's Python
+# and, as a script, under every other CPython >= 3.8 found (missing versions are skipped).
+python-test: venv-test
+	$(VENV_PY) -m pytest -q -rs python/tests
 
 # Every scenario at its default size (the `all` suite), the Python version matrix, the scans,
 # then the report: results/*.json, results/report.html and report.md, plots/*.svg and *.png.
@@ -39,7 +51,7 @@ run-all: build venv
 	@mkdir -p $(RESULTS) plots
 	@status=0; step() { "$$@"; code=$$?; 	  if [ $$code -eq 3 ]; then status=3; elif [ $$code -ne 0 ]; then exit $$code; fi; }; 	step $(MEMLAB) suite --suite all --check --out $(RESULTS); 	step $(MEMLAB) matrix --out $(RESULTS); 	step $(MEMLAB) scan refcount-objsize --param object-size=$(OBJECT_SIZES) --out $(RESULTS); 	step $(MEMLAB) scan array-read --param children=1,2,4,8 --out $(RESULTS); 	step $(MEMLAB) scan refcount-list --param children=1,2,4,8 --out $(RESULTS); 	step $(MEMLAB) report $(RESULTS) --out $(RESULTS) --plots plots; 	echo "results in $(RESULTS)/, report in $(RESULTS)/report.html, charts in plots/"; exit $$status
 
-test: lint suite-check
+test: lint suite-check python-test
 	$(CARGO) test --release --locked
 
 # memlab's own regression gate (docs/ci.md): the quick suite with --check (every claim must
@@ -60,6 +72,7 @@ lint: venv-test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 	$(VENV_PY) -m pyflakes experiments
+	$(VENV_PY) -m pyflakes python
 
 fmt:
 	$(CARGO) fmt --all
