@@ -17,30 +17,33 @@ SOURCE_DIR = os.path.dirname(TESTS_DIR)
 MINOR_VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14"]
 
 
-def _version_of(path: str) -> str | None:
+def _probe(path: str) -> tuple[str, str] | None:
+    """(X.Y, the real executable) of a CPython; None for anything else."""
     try:
         output = subprocess.run(
-            [path, "-c", "import platform, sys; print(platform.python_implementation(), "
-             "'%d.%d' % sys.version_info[:2])"],
+            [path, "-c", "import os, platform, sys; print(platform.python_implementation(), "
+             "'%d.%d' % sys.version_info[:2], os.path.realpath(sys.executable))"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
         return None  # e.g. a pyenv shim for a version that is not selected
-    implementation, version = output.stdout.decode().split()
-    return version if implementation == "CPython" else None
+    implementation, version, executable = output.stdout.decode().split(" ", 2)
+    return (version, executable.strip()) if implementation == "CPython" else None
 
 
 def _pyenv_root() -> str:
     return os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
 
 
-def find_interpreter(minor: str) -> str | None:
-    """The first CPython `minor` among python3.X on PATH and $PYENV_ROOT/versions/X.*."""
-    candidates = [shutil.which("python" + minor)]
-    candidates += sorted(glob.glob(os.path.join(_pyenv_root(), "versions", minor + ".*",
-                                                "bin", "python3")))
-    for path in candidates:
-        if path and _version_of(path) == minor:
-            return path
+def find_interpreter(minor: str) -> tuple[str, str] | None:
+    """The first CPython `minor` among $PYENV_ROOT/versions/X.* and python3.X on PATH (pyenv's
+    shims there are slow to fail): its path and its real executable."""
+    candidates = sorted(glob.glob(os.path.join(_pyenv_root(), "versions", minor + ".*",
+                                               "bin", "python3")))
+    on_path = shutil.which("python" + minor)
+    for path in candidates + ([on_path] if on_path else []):
+        probed = _probe(path)
+        if probed and probed[0] == minor:
+            return path, probed[1]
     return None
 
 
@@ -57,17 +60,22 @@ def _run_checks(interpreter: str) -> None:
 
 def test_marker_checks_under_python3_on_path() -> None:
     interpreter = shutil.which("python3")
-    if interpreter is None or _version_of(interpreter) is None:
+    probed = _probe(interpreter) if interpreter else None
+    if interpreter is None or probed is None:
         pytest.skip("no CPython python3 on PATH")
     else:
-        _run_checks(interpreter)
+        same = find_interpreter(probed[0])
+        if same and same[1] == probed[1]:
+            pytest.skip("python3 on PATH is %s, checked as CPython %s" % (probed[1], probed[0]))
+        else:
+            _run_checks(interpreter)
 
 
 @pytest.mark.parametrize("minor", MINOR_VERSIONS)
 def test_marker_checks_under(minor: str) -> None:
-    interpreter = find_interpreter(minor)
-    if interpreter is None:
+    found = find_interpreter(minor)
+    if found is None:
         pytest.skip("no CPython %s: not python%s on PATH, nor under %s/versions"
                     % (minor, minor, _pyenv_root()))
     else:
-        _run_checks(interpreter)
+        _run_checks(found[0])
