@@ -124,41 +124,45 @@ def _memlab_holds_pipe(memlab_pid: int, inode: int) -> bool | None:
     return False
 
 
-def _resolve() -> _Channel | None:
-    """Reads the environment once; returns the channel or None (markers off)."""
-    global _resolved, _channel
-    with _lock:
-        if _resolved:
-            return _channel
-        _resolved = True
+def _channel_from_environment() -> tuple[_Channel | None, tuple[str, str] | None]:
+    """The marker pipe the environment names, or None and why not (kind, message); None and
+    no reason when the program is not run by memlab."""
     fd_text = os.environ.get("MEMLAB_MARKER_FD")
     pid_text = os.environ.get("MEMLAB_MARKER_PID")
     if fd_text is None and pid_text is None:
-        return None  # not run by memlab: the silent, ordinary case
+        return None, None  # not run by memlab: the silent, ordinary case
     try:
         fd = int(fd_text)  # type: ignore[arg-type]
         memlab_pid = int(pid_text)  # type: ignore[arg-type]
         if fd < 0 or memlab_pid <= 0:
             raise ValueError
     except (TypeError, ValueError):
-        _turn_off("environment", "MEMLAB_MARKER_FD=%r and MEMLAB_MARKER_PID=%r are not an fd "
-                  "number and a pid" % (fd_text, pid_text))
-        return None
+        return None, ("environment", "MEMLAB_MARKER_FD=%r and MEMLAB_MARKER_PID=%r are not an "
+                      "fd number and a pid" % (fd_text, pid_text))
     try:
         status = os.fstat(fd)
     except OSError as error:
-        _turn_off("fd", "MEMLAB_MARKER_FD=%d is not an open file descriptor (%s)"
-                  % (fd, error.strerror))
-        return None
+        return None, ("fd", "MEMLAB_MARKER_FD=%d is not an open file descriptor (%s)"
+                      % (fd, error.strerror))
     if not stat.S_ISFIFO(status.st_mode):
-        _turn_off("fd", "MEMLAB_MARKER_FD=%d is not a pipe" % fd)
-        return None
+        return None, ("fd", "MEMLAB_MARKER_FD=%d is not a pipe" % fd)
     if _memlab_holds_pipe(memlab_pid, status.st_ino) is False:
-        _turn_off("fd", "MEMLAB_MARKER_FD=%d is a pipe that memlab (pid %d) does not hold "
-                  "(the environment was inherited without the pipe)" % (fd, memlab_pid))
-        return None
-    channel = _Channel(fd, memlab_pid, status.st_dev, status.st_ino)
-    _channel = channel
+        return None, ("fd", "MEMLAB_MARKER_FD=%d is a pipe that memlab (pid %d) does not hold "
+                      "(the environment was inherited without the pipe)" % (fd, memlab_pid))
+    return _Channel(fd, memlab_pid, status.st_dev, status.st_ino), None
+
+
+def _resolve() -> _Channel | None:
+    """Reads the environment once per process; returns the channel or None (markers off)."""
+    global _resolved, _channel
+    problem = None
+    with _lock:  # a second thread waits here rather than see markers off for a moment
+        if not _resolved:
+            _channel, problem = _channel_from_environment()
+            _resolved = True
+        channel = _channel
+    if problem is not None:
+        _warn(problem[0], problem[1] + "; memlab markers are off")
     return channel
 
 

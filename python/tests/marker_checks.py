@@ -380,6 +380,39 @@ def check_lines_from_concurrent_workers_never_interleave() -> None:
         assert names == ["worker-%d-mark-%d" % (worker, i) for i in range(marks_each)]
 
 
+def check_first_calls_from_many_threads_all_arrive() -> None:
+    threads_count = 8
+
+    def program() -> None:
+        import threading
+
+        barrier = threading.Barrier(threads_count)
+        # A slow first resolution (it reads memlab's /proc/PID/fd): the other threads call
+        # while it runs, and must wait for it rather than find markers off.
+        holds_pipe = _markers._memlab_holds_pipe
+
+        def slow_holds_pipe(memlab_pid: int, inode: int) -> bool | None:
+            time.sleep(0.05)
+            return holds_pipe(memlab_pid, inode)
+
+        _markers._memlab_holds_pipe = slow_holds_pipe
+
+        def first_call(index: int) -> None:
+            barrier.wait()
+            memlab.mark("thread-%d" % index)
+
+        threads = [threading.Thread(target=first_call, args=(i,)) for i in range(threads_count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    outcome = FakeMemlab().run(program)
+    assert outcome.exit_status == 0 and not outcome.stderr, outcome.stderr
+    assert sorted(m["name"] for m in outcome.messages) == sorted(
+        "thread-%d" % i for i in range(threads_count)), outcome.messages
+
+
 def _spawned_worker_marks() -> bool:
     """In a multiprocessing spawn worker: the environment came along, the fd did not. If that
     number is free here, make it one of the worker's own pipes (as its connections might be);
