@@ -1,6 +1,7 @@
 # memlab: `make run-all` runs every scenario; `make test` runs the whole test suite.
 # Both install what they need on a fresh machine: Rust crates through cargo, and a Python
-# virtual environment (.venv) with the pinned numpy (and ray, for run-all).
+# virtual environment (.venv) with the pinned numpy (and ray, for run-all). `make wheel` builds
+# the Python wheel (the memlab binary as a command, plus the `memlab` package from python/).
 
 CARGO ?= cargo
 PYTHON ?= python3
@@ -9,7 +10,8 @@ RESULTS ?= results
 VENV := .venv
 VENV_PY := $(VENV)/bin/python
 
-.PHONY: all build venv venv-test run-all test suite-check lint fmt clean
+.PHONY: all build venv venv-test run-all test suite-check lint fmt clean \
+  python-dev python-test wheel-tools wheel wheel-check
 
 all: build
 
@@ -28,8 +30,48 @@ $(VENV)/.all: $(VENV)/.numpy experiments/requirements.txt
 	  || echo "warning: ray could not be installed; py-ray-put will be reported as skipped"
 	touch $@
 
-venv-test: $(VENV)/.numpy
-venv: $(VENV)/.all
+venv-test: $(VENV)/.numpy python-dev
+venv: $(VENV)/.all python-dev
+
+# The checkout's python/ on the .venv's sys.path through a .pth file, so that `import memlab`
+# there is the checkout's python/memlab, edits included. Nothing is compiled: `pip install -e .`
+# and `maturin develop` would build the Rust binary a second time just for this.
+python-dev: $(VENV)/.numpy
+	@echo "$(CURDIR)/python" > "$$($(VENV_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/memlab-checkout.pth"
+
+# The Python package's tests: the marker client against a fake memlab, under the .venv's Python
+# and, as a script, under every other CPython >= 3.8 found (missing versions are skipped).
+python-test: venv-test
+	$(VENV_PY) -m pytest -q -rs python/tests
+
+# maturin, pinned, builds the wheel.
+$(VENV)/.maturin: $(VENV)/.numpy python/requirements-build.txt
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r python/requirements-build.txt
+	touch $@
+wheel-tools: $(VENV)/.maturin
+
+# target/wheels/memlab-VERSION-py3-none-linux_ARCH.whl: the release binary as the `memlab`
+# command, and python/memlab. A local build is not audited for manylinux (its glibc is this
+# machine's): the wheel gets the plain `linux` tag, which pip installs here. The same release
+# profile and flags as `make build`, so cargo reuses target/release; maturin strips its copy of
+# the binary (5 MiB instead of 44 MiB with the profile's debug info), not target/release's.
+WHEEL_DIR := target/wheels
+wheel: $(VENV)/.maturin
+	rm -f $(WHEEL_DIR)/memlab-*.whl
+	$(VENV)/bin/maturin build --release --locked --strip --auditwheel skip --compatibility linux \
+	  --out $(WHEEL_DIR)
+
+# Installs the wheel into a fresh venv and checks, from outside the checkout, that `memlab
+# --version` runs and `import memlab` is the installed package.
+WHEEL_CHECK := target/wheel-check
+wheel-check: wheel
+	rm -rf $(WHEEL_CHECK)
+	$(PYTHON) -m venv --without-pip $(WHEEL_CHECK)/venv
+	$(VENV_PY) -m pip --python $(WHEEL_CHECK)/venv/bin/python install --quiet \
+	  --disable-pip-version-check --no-index --no-deps $(WHEEL_DIR)/memlab-*.whl
+	mkdir -p $(WHEEL_CHECK)/elsewhere
+	cd $(WHEEL_CHECK)/elsewhere && env -u PYTHONPATH $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
+	  $(CURDIR)/python/tests/check_installed_wheel.py
 
 # Every scenario at its default size (the `all` suite), the Python version matrix, the scans,
 # then the report: results/*.json, results/report.html and report.md, plots/*.svg and *.png.
@@ -39,7 +81,7 @@ run-all: build venv
 	@mkdir -p $(RESULTS) plots
 	@status=0; step() { "$$@"; code=$$?; 	  if [ $$code -eq 3 ]; then status=3; elif [ $$code -ne 0 ]; then exit $$code; fi; }; 	step $(MEMLAB) suite --suite all --check --out $(RESULTS); 	step $(MEMLAB) matrix --out $(RESULTS); 	step $(MEMLAB) scan refcount-objsize --param object-size=$(OBJECT_SIZES) --out $(RESULTS); 	step $(MEMLAB) scan array-read --param children=1,2,4,8 --out $(RESULTS); 	step $(MEMLAB) scan refcount-list --param children=1,2,4,8 --out $(RESULTS); 	step $(MEMLAB) report $(RESULTS) --out $(RESULTS) --plots plots; 	echo "results in $(RESULTS)/, report in $(RESULTS)/report.html, charts in plots/"; exit $$status
 
-test: lint suite-check
+test: lint suite-check python-test wheel-check
 	$(CARGO) test --release --locked
 
 # memlab's own regression gate (docs/ci.md): the quick suite with --check (every claim must
@@ -60,6 +102,7 @@ lint: venv-test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 	$(VENV_PY) -m pyflakes experiments
+	$(VENV_PY) -m pyflakes python
 
 fmt:
 	$(CARGO) fmt --all

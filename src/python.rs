@@ -2,15 +2,17 @@
 //! machine (PATH, `python3.X`, `$PYENV_ROOT/versions/*`). Nothing here hard-codes a path.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
 /// Where the Python workloads live: `$MEMLAB_EXPERIMENTS_DIR`, `./experiments`, or the
-/// `experiments/` of the checkout the memlab binary was built in.
+/// `experiments/` of the checkout the memlab binary was built in. Each must have the `memlab`
+/// package's source beside it (see [`package_source_dir`]).
 pub fn experiments_dir() -> Option<PathBuf> {
-    let has_client = |dir: &Path| dir.join("memlab_client.py").is_file();
+    let has_client = |dir: &Path| package_source_dir(dir).is_some();
     if let Some(dir) = std::env::var_os("MEMLAB_EXPERIMENTS_DIR").map(PathBuf::from) {
         return has_client(&dir).then_some(dir);
     }
@@ -21,6 +23,25 @@ pub fn experiments_dir() -> Option<PathBuf> {
         .flat_map(|e| e.ancestors().skip(1))
         .map(|d| d.join("experiments"));
     cwd.into_iter().chain(from_exe).find(|d| has_client(d))
+}
+
+/// The checkout's `python/` folder beside `experiments/`: the source of the `memlab` package
+/// whose `memlab.workload` is the workloads' protocol client.
+pub fn package_source_dir(experiments: &Path) -> Option<PathBuf> {
+    let source = experiments.parent()?.join("python");
+    source
+        .join("memlab/workload.py")
+        .is_file()
+        .then_some(source)
+}
+
+/// `PYTHONPATH` for a workload: the package source first, then any existing entries, so that
+/// `import memlab.workload` works under interpreters that do not have the package installed.
+/// None when the path cannot be put in the list (it contains `:`).
+pub fn pythonpath_with(source: &Path, existing: Option<OsString>) -> Option<OsString> {
+    let existing = existing.filter(|value| !value.is_empty());
+    let rest = existing.iter().flat_map(std::env::split_paths);
+    std::env::join_paths(std::iter::once(source.to_path_buf()).chain(rest)).ok()
 }
 
 /// The interpreter used when `--python` is not given: the project's `.venv` (which has numpy),
@@ -157,6 +178,37 @@ mod tests {
         minors.dedup();
         assert_eq!(minors.len(), before, "one interpreter per minor version");
         assert!(found.iter().all(|i| i.implementation == "CPython"));
+    }
+
+    #[test]
+    fn the_package_source_goes_first_on_pythonpath() {
+        let source = Path::new("/checkout/python");
+        assert_eq!(
+            pythonpath_with(source, None),
+            Some("/checkout/python".into())
+        );
+        assert_eq!(
+            pythonpath_with(source, Some("".into())),
+            Some("/checkout/python".into())
+        );
+        assert_eq!(
+            pythonpath_with(source, Some("/a:/b".into())),
+            Some("/checkout/python:/a:/b".into())
+        );
+        assert_eq!(pythonpath_with(Path::new("/odd:dir"), None), None);
+    }
+
+    #[test]
+    fn the_checkout_has_the_package_source_beside_experiments() {
+        let experiments = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+        assert_eq!(
+            package_source_dir(&experiments),
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("python"))
+        );
+        assert_eq!(
+            package_source_dir(Path::new("/nonexistent/experiments")),
+            None
+        );
     }
 
     #[test]

@@ -17,11 +17,9 @@ import contextlib
 import csv
 import glob
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import Checkpoint, die_with_parent  # noqa: E402
+from memlab.workload import Checkpoint, die_with_parent
 
 FEATURES = ["f%d" % i for i in range(8)]
 DEFAULT_ROWS = 20000

@@ -3,7 +3,7 @@
 - where CPython keeps a list's pointer array (`ob_item`) and the objects it points to, so that a
   workload can declare them as regions (`pointers`, `objects`);
 - how many bytes pymalloc really hands out for a small object, to size a data set to `--size`.
-The children's life cycle (start, checkpoints, join) is in memlab_client.
+The children's life cycle (start, checkpoints, join) is in memlab.workload.
 """
 import ctypes
 import sys

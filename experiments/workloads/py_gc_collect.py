@@ -15,13 +15,9 @@ import gc
 gc.disable()  # no automatic collection, in the parent or in any child (before anything else)
 
 import multiprocessing as mp  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
-from memlab_client import die_with_parent, operate_children, run, start_children  # noqa: E402
+from memlab.workload import die_with_parent, operate_children, run, start_children  # noqa: E402
 from _pyobjects import POINTER_BYTES, declare_list_regions, footprint, mapped_ranges, seal_pymalloc  # noqa: E402
 
 data = None

@@ -6,12 +6,8 @@ servers: `gc.freeze()` in the parent just before forking moves every tracked obj
 permanent generation, which a collection never examines, so the children's collections write
 no GC header of the parent's containers and their pages stay shared.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from py_gc_collect import make_body  # noqa: E402  (disables automatic collection first)
-from memlab_client import run  # noqa: E402
+from py_gc_collect import make_body  # first: it disables automatic collection
+from memlab.workload import run
 
 if __name__ == "__main__":
     run("py-gc-freeze", make_body(freeze=True))

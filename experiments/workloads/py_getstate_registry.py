@@ -20,8 +20,7 @@ from threading import Lock
 from weakref import WeakValueDictionary
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import require, run  # noqa: E402
+from memlab.workload import require, run  # noqa: E402
 import _classifier  # noqa: E402
 
 

@@ -18,15 +18,13 @@ at least two per worker.
 import csv
 import itertools
 import multiprocessing
-import os
 import pickle
 import sys
 import time
 from threading import Lock
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import Checkpoint, require, run  # noqa: E402
+from memlab.workload import Checkpoint, require, run  # noqa: E402
 import _classifier  # noqa: E402
 
 PICKLE_BUDGET_BYTES = 2 << 30

@@ -9,12 +9,10 @@ classifier's bulk is a numpy array of --size bytes (see _classifier.py); the rec
 """
 import csv
 import multiprocessing
-import os
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import require, run  # noqa: E402
+from memlab.workload import require, run  # noqa: E402
 from _classifier import Classifier, Phases, temp_csv  # noqa: E402
 
 classifier = None

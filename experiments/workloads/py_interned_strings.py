@@ -12,14 +12,11 @@ The workload checks immortality at run time (`interned_immortal`) rather than tr
 version number.
 """
 import multiprocessing as mp
-import os
 import platform
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
-from memlab_client import die_with_parent, operate_children, run, start_children  # noqa: E402
-from _pyobjects import POINTER_BYTES, declare_list_regions, footprint, mapped_ranges, seal_pymalloc  # noqa: E402
+from memlab.workload import die_with_parent, operate_children, run, start_children
+from _pyobjects import POINTER_BYTES, declare_list_regions, footprint, mapped_ranges, seal_pymalloc
 
 data = None
 # Not "s%d": "s1" and "s2" are interned by the interpreter already, and sys.intern would hand

@@ -9,13 +9,10 @@ pointer array is only read and stays shared.
 """
 import multiprocessing as mp
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
-from memlab_client import (  # noqa: E402
+from memlab.workload import (
     die_with_parent, doc001_free_bytes, operate_children, run, start_children)
-from _pyobjects import declare_list_regions, footprint, mapped_ranges, seal_pymalloc  # noqa: E402
+from _pyobjects import declare_list_regions, footprint, mapped_ranges, seal_pymalloc
 
 data = None
 operation = "sum"

@@ -14,7 +14,6 @@ small. `--children` worker processes each read ACCESSES elements through the pro
 the same elements directly from an equivalent local list (built then, freed at once), timed.
 """
 import multiprocessing
-import os
 import random
 import statistics
 import sys
@@ -22,8 +21,7 @@ import time
 from multiprocessing.managers import SyncManager
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import Checkpoint, die_with_parent, run  # noqa: E402
+from memlab.workload import Checkpoint, die_with_parent, run  # noqa: E402
 
 BYTES_PER_ELEMENT = 32  # 8-byte pointer in the list + 24-byte float object
 CHUNK = 65536

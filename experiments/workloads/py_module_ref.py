@@ -9,13 +9,11 @@ they are, plus memlab's phases (`hooks`). `classify` only assumes that its `clas
 """
 import csv
 import multiprocessing as mp
-import os
 import pickle
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import require, run  # noqa: E402
+from memlab.workload import require, run  # noqa: E402
 from _classifier import Phases, temp_csv  # noqa: E402
 
 

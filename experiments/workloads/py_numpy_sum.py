@@ -4,11 +4,8 @@ Follows the document's script: a global `data = np.ones((N, N))`, `mp.Process(ta
 children that run `data.sum()` and log document 001's "free memory" figure.
 """
 import multiprocessing as mp
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import (  # noqa: E402
+from memlab.workload import (
     die_with_parent, doc001_free_bytes, operate_children, require, run, start_children)
 
 data = None

@@ -31,11 +31,8 @@ Each worker reports which process built the instance it used (fact `instance_bui
 import json
 import multiprocessing as mp
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
-from memlab_client import Checkpoint, die_with_parent, require, run, run_pool_tasks  # noqa: E402
+from memlab.workload import Checkpoint, die_with_parent, require, run, run_pool_tasks
 
 START_METHODS = {"fork": "fork", "spawn": "spawn", "forkserver": "forkserver",
                  "forkserver-nopreload": "forkserver"}

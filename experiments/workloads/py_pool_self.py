@@ -12,12 +12,8 @@ Instead of the question's `time.sleep(10)`, `analyze` holds its worker at the fi
 so the unpickled copy is alive (and measured) at the `operated` phase.
 """
 import multiprocessing as mp
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
-from memlab_client import Checkpoint, die_with_parent, require, run, run_pool_tasks  # noqa: E402
+from memlab.workload import Checkpoint, die_with_parent, require, run, run_pool_tasks
 
 _finish_line = None  # the worker's finish checkpoint, set by its initializer
 

@@ -36,8 +36,7 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import require, run  # noqa: E402
+from memlab.workload import require, run  # noqa: E402
 
 RAY_INSTALL = ".venv/bin/pip install ray==2.60.0  (or: make venv)"
 TMP_PREFIX = "memlab-ray-"

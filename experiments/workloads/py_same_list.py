@@ -8,14 +8,10 @@ ints (static in 3.11+, allocated at start-up before): it is not data, so the onl
 list's pointer array, which is only read.
 """
 import multiprocessing as mp
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))  # _pyobjects, wherever imported
-from memlab_client import (  # noqa: E402
+from memlab.workload import (
     die_with_parent, doc001_free_bytes, operate_children, run, start_children)
-from _pyobjects import POINTER_BYTES, declare_list_regions  # noqa: E402
+from _pyobjects import POINTER_BYTES, declare_list_regions
 
 data = None
 

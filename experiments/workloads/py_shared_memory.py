@@ -16,8 +16,7 @@ import sys
 from multiprocessing import resource_tracker, shared_memory
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the workloads
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from memlab_client import Checkpoint, die_with_parent, require, run  # noqa: E402
+from memlab.workload import Checkpoint, die_with_parent, require, run  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PREFIX = "memlab-py-shm-"

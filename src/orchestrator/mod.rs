@@ -45,7 +45,7 @@ fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
         Runner::Python { script } => {
             let experiments = crate::python::experiments_dir().ok_or_else(|| {
                 anyhow::anyhow!(
-                    "cannot find the experiments/ directory with memlab_client.py \
+                    "cannot find the experiments/ directory with python/memlab beside it \
                      (run from the checkout, or set MEMLAB_EXPERIMENTS_DIR)"
                 )
             })?;
@@ -59,6 +59,13 @@ fn workload_command(request: &RunRequest) -> anyhow::Result<Command> {
             command
                 .arg(experiments.join("workloads").join(script))
                 .env("MEMLAB_PARAMS", &params_json);
+            // memlab supplies its client: the interpreter need not have the package installed.
+            let pythonpath = crate::python::package_source_dir(&experiments).and_then(|source| {
+                crate::python::pythonpath_with(&source, std::env::var_os("PYTHONPATH"))
+            });
+            if let Some(pythonpath) = pythonpath {
+                command.env("PYTHONPATH", pythonpath);
+            }
             Ok(command)
         }
     }

@@ -1,8 +1,9 @@
 """The workload side of memlab's phase protocol (docs/protocol.md), for Python workloads.
 
-Standard library only: it must run under every CPython memlab finds, numpy or not.
+Standard library only: it must run under every CPython memlab finds, numpy or not (memlab puts
+this package on the workload's PYTHONPATH, so it need not be installed there).
 
-    from memlab_client import Workload
+    from memlab.workload import Workload
     w = Workload.start("py-numpy-sum")      # hello; stdout now belongs to the protocol
     w.phase("baseline")                      # blocks until memlab has measured the tree
     data = ...
@@ -14,6 +15,8 @@ Standard library only: it must run under every CPython memlab finds, numpy or no
 memlab runs the workload as `python SCRIPT` with the parameters as JSON in MEMLAB_PARAMS.
 """
 
+from __future__ import annotations
+
 import ctypes
 import json
 import os
@@ -22,13 +25,24 @@ import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TextIO
+
+if TYPE_CHECKING:
+    from multiprocessing.context import (
+        BaseContext, DefaultContext, ForkContext, ForkServerContext, SpawnContext)
+    from multiprocessing.pool import Pool
+    from multiprocessing.process import BaseProcess
+    from typing import Union
+
+    # What multiprocessing.get_context() returns (BaseContext has no Process).
+    Context = Union[DefaultContext, ForkContext, ForkServerContext, SpawnContext]
 
 PROTOCOL_VERSION = 1
 _PR_SET_PDEATHSIG = 1
 _SIGKILL = 9
 
 
-def die_with_parent():
+def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG).
 
     Call it first thing in every process a workload forks (pool initializer, Process target):
@@ -48,14 +62,15 @@ class ProtocolError(Exception):
 class Workload:
     """A connection to the memlab orchestrator."""
 
-    def __init__(self, name, proto_in, proto_out, params):
+    def __init__(self, name: str, proto_in: TextIO, proto_out: TextIO,
+                 params: dict[str, Any]) -> None:
         self.name = name
         self._in = proto_in
         self._out = proto_out
         self.params = params
 
     @classmethod
-    def start(cls, name):
+    def start(cls, name: str) -> Workload:
         """Takes the protocol pipes, sends hello, and returns the connection.
 
         The protocol owns the process's original stdout; afterwards fd 1 (and sys.stdout)
@@ -85,45 +100,45 @@ class Workload:
 
     # -- parameters -------------------------------------------------------------------------
     @property
-    def size_bytes(self):
+    def size_bytes(self) -> int:
         return int(self.params.get("size_bytes", 256 << 20))
 
     @property
-    def children(self):
+    def children(self) -> int:
         return int(self.params.get("children", 4))
 
     @property
-    def op(self):
+    def op(self) -> str | None:
         return self.params.get("op")
 
     @property
-    def scale(self):
+    def scale(self) -> str:
         """'default' (sizes that fit the machine) or 'paper' (the documents' own sizes)."""
         return self.params.get("scale") or "default"
 
     # -- messages ---------------------------------------------------------------------------
-    def _send(self, message):
+    def _send(self, message: dict[str, Any]) -> None:
         if os.getpid() != self._owner_pid():
             raise ProtocolError("only the workload process may speak the protocol")
         self._out.write(json.dumps(message, separators=(",", ":")) + "\n")
         self._out.flush()
 
-    def _owner_pid(self):
+    def _owner_pid(self) -> int:
         # The pid that started the protocol; set lazily so forked children are refused.
         if not hasattr(self, "_pid"):
             self._pid = os.getpid()
         return self._pid
 
-    def region(self, name, start, end):
+    def region(self, name: str, start: int, end: int) -> None:
         self._send({"msg": "region", "name": name, "start": int(start), "end": int(end)})
 
-    def children_started(self, pids):
+    def children_started(self, pids: Iterable[int]) -> None:
         self._send({"msg": "children", "pids": [int(p) for p in pids]})
 
-    def fact(self, name, value):
+    def fact(self, name: str, value: Any) -> None:
         self._send({"msg": "fact", "name": name, "value": value})
 
-    def phase(self, name):
+    def phase(self, name: str) -> None:
         """Announces a phase and blocks until memlab has measured it."""
         self._send({"msg": "phase", "name": name})
         line = self._in.readline()
@@ -136,20 +151,20 @@ class Workload:
             raise ProtocolError("orchestrator aborted: %s" % reply.get("reason"))
         raise ProtocolError("unexpected reply %r" % line)
 
-    def skip(self, reason, install=None):
+    def skip(self, reason: str, install: str | None = None) -> None:
         message = {"msg": "skip", "reason": reason}
         if install:
             message["install"] = install
         self._send(message)
 
-    def error(self, message):
+    def error(self, message: str) -> None:
         self._send({"msg": "error", "message": message})
 
-    def done(self):
+    def done(self) -> None:
         self._send({"msg": "done"})
 
 
-def run(name, body):
+def run(name: str, body: Callable[[Workload], object]) -> None:
     """Runs `body(workload)` and reports any exception as a protocol error (exit 1)."""
     workload = Workload.start(name)
     try:
@@ -169,7 +184,7 @@ def run(name, body):
 INSTALL_HINT = "make venv  (creates .venv with experiments/requirements.txt)"
 
 
-def require(workload, module_name, install=INSTALL_HINT):
+def require(workload: Workload, module_name: str, install: str | None = INSTALL_HINT) -> Any:
     """Imports a dependency, or reports the scenario as skipped (with how to install it) and exits.
 
     A missing dependency is a skip with a reason, never a silent drop or a crash.
@@ -182,12 +197,12 @@ def require(workload, module_name, install=INSTALL_HINT):
         sys.exit(0)
 
 
-def pool_pids(pool):
+def pool_pids(pool: Pool) -> list[int]:
     """The worker pids of a multiprocessing Pool (it keeps them in a private attribute)."""
-    return [process.pid for process in pool._pool]
+    return [process.pid for process in pool._pool]  # type: ignore[attr-defined]
 
 
-def doc001_free_bytes():
+def doc001_free_bytes() -> int:
     """Document 001's 'free memory': MemFree + Buffers + Cached from /proc/meminfo, in bytes."""
     total = 0
     with open("/proc/meminfo") as f:
@@ -220,21 +235,22 @@ class Checkpoint:
     waiter that was killed).
     """
 
-    def __init__(self, ctx):
+    def __init__(self, ctx: BaseContext) -> None:
         self._arrived = ctx.Semaphore(0)
         self._go = ctx.Semaphore(0)
         self._counted = 0  # arrivals the parent has seen (parent-side state)
         self._released = 0
 
-    def arrive(self):
+    def arrive(self) -> None:
         """Signal arrival without waiting (e.g. from a Pool initializer: workers are up)."""
         self._arrived.release()
 
-    def arrive_and_wait(self):
+    def arrive_and_wait(self) -> None:
         self._arrived.release()
         self._go.acquire()
 
-    def wait_all(self, count, timeout=600, procs=None):
+    def wait_all(self, count: int, timeout: float = 600,
+                 procs: Sequence[BaseProcess] | None = None) -> None:
         """Waits until `count` more workers arrived. With `procs` (multiprocessing processes,
         e.g. `pool._pool`), fails as soon as one of them has ended instead, naming how."""
         deadline = time.monotonic() + timeout
@@ -249,7 +265,7 @@ class Checkpoint:
             if time.monotonic() > deadline:
                 raise ProtocolError("%d of %d workers never reached the checkpoint" % (remaining, count))
 
-    def release(self):
+    def release(self) -> None:
         """Lets every worker that arrived go on."""
         for _ in range(self._counted - self._released):
             self._go.release()
@@ -257,7 +273,7 @@ class Checkpoint:
 
 
 # -- the children's life cycle -----------------------------------------------------------------
-def describe_exit(code):
+def describe_exit(code: int | None) -> str:
     """How a multiprocessing child ended, naming the signal (as docs/protocol.md asks)."""
     if code is not None and code < 0:
         try:
@@ -267,16 +283,17 @@ def describe_exit(code):
     return "exited with status %s" % code
 
 
-def check_alive(procs):
+def check_alive(procs: Sequence[BaseProcess]) -> None:
     """Raises (naming the signal) if one of `procs` has ended."""
     for index, proc in enumerate(procs):
         code = proc.exitcode
         if code is not None:
-            raise RuntimeError("child %d (child %d of %d) %s" % (
+            raise RuntimeError("child %s (child %d of %d) %s" % (
                 proc.pid, index + 1, len(procs), describe_exit(code)))
 
 
-def start_children(w, ctx, target, *args):
+def start_children(w: Workload, ctx: Context, target: Callable[..., object],
+                   *args: Any) -> tuple[Sequence[BaseProcess], Checkpoint, Checkpoint]:
     """Starts `w.children` processes `target(i, start_line, finish_line, *args)` and announces
     them. Returns (procs, start_line, finish_line); `target` calls die_with_parent() first."""
     start_line, finish_line = Checkpoint(ctx), Checkpoint(ctx)
@@ -286,11 +303,14 @@ def start_children(w, ctx, target, *args):
              for i in range(w.children)]
     for proc in procs:
         proc.start()
-    w.children_started([proc.pid for proc in procs])
+    # A started process has a pid.
+    w.children_started([proc.pid for proc in procs])  # type: ignore[misc]
     return procs, start_line, finish_line
 
 
-def operate_children(w, procs, start_line, finish_line, before_operated=None):
+def operate_children(w: Workload, procs: Sequence[BaseProcess], start_line: Checkpoint,
+                     finish_line: Checkpoint,
+                     before_operated: Callable[[], object] | None = None) -> None:
     """The measuring shape of the Process workloads: `forked` once all are up, `operated` once all
     have operated (still alive), then release and join. `before_operated()` may emit facts."""
     start_line.wait_all(len(procs), procs=procs)
@@ -305,16 +325,18 @@ def operate_children(w, procs, start_line, finish_line, before_operated=None):
     join_all(procs)
 
 
-def join_all(procs):
+def join_all(procs: Sequence[BaseProcess]) -> None:
     for proc in procs:
         proc.join()
     for index, proc in enumerate(procs):
         if proc.exitcode != 0:
-            raise RuntimeError("child %d (child %d of %d) %s" % (
+            raise RuntimeError("child %s (child %d of %d) %s" % (
                 proc.pid, index + 1, len(procs), describe_exit(proc.exitcode)))
 
 
-def run_pool_tasks(w, pool, start_line, finish_line, func, iterable, timeout=600):
+def run_pool_tasks(w: Workload, pool: Pool, start_line: Checkpoint, finish_line: Checkpoint,
+                   func: Callable[[Any], Any], iterable: Iterable[Any],
+                   timeout: float = 600) -> list[Any]:
     """The measuring shape of the Pool workloads; returns the tasks' results.
 
     Announces the pool's workers, waits until every one is up (its initializer called
@@ -324,7 +346,7 @@ def run_pool_tasks(w, pool, start_line, finish_line, func, iterable, timeout=600
     results. The pool is closed and joined; if anything failed, abandoned (see abandon_pool).
     """
     finished = False
-    workers = list(pool._pool)
+    workers = list(pool._pool)  # type: ignore[attr-defined]
     try:
         w.children_started([p.pid for p in workers])
         start_line.wait_all(len(workers), timeout, procs=workers)
@@ -346,7 +368,7 @@ def run_pool_tasks(w, pool, start_line, finish_line, func, iterable, timeout=600
             abandon_pool(pool, workers)
 
 
-def abandon_pool(pool, workers, timeout=5):
+def abandon_pool(pool: Pool, workers: Sequence[BaseProcess], timeout: float = 5) -> None:
     """Tears a failed pool down without hanging.
 
     Pool.terminate() can block forever: it takes the task queue's read lock, which an idle
