@@ -1,5 +1,5 @@
 //! The workload side of the protocol, for workloads written in Rust (the native scenarios).
-//! The Python client in `experiments/memlab_client.py` is the same thing in Python.
+//! The Python client `memlab.workload` (python/memlab/workload.py) is the same thing in Python.
 
 use std::io::{BufRead, Write};
 
