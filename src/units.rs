@@ -96,17 +96,20 @@ impl fmt::Display for ByteSize {
 
 /// Formats bytes with a binary unit and one decimal: `1.5 GiB`, `64.0 MiB`, `812 B`.
 pub fn format_bytes(bytes: u64) -> String {
-    format_signed_bytes(bytes as i64)
+    format_magnitude(bytes, "")
 }
 
 /// Like [`format_bytes`] for a difference that may be negative.
 pub fn format_signed_bytes(bytes: i64) -> String {
-    const STEPS: &[&str] = &["KiB", "MiB", "GiB", "TiB"];
-    let magnitude = bytes.unsigned_abs();
+    format_magnitude(bytes.unsigned_abs(), if bytes < 0 { "-" } else { "" })
+}
+
+fn format_magnitude(magnitude: u64, sign: &str) -> String {
+    const STEPS: &[&str] = &["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if magnitude < 1024 {
-        return format!("{bytes} B");
+        return format!("{sign}{magnitude} B");
     }
-    let mut value = bytes as f64 / 1024.0;
+    let mut value = magnitude as f64 / 1024.0;
     let mut unit = STEPS[0];
     for next in &STEPS[1..] {
         if value.abs() < 1024.0 {
@@ -115,7 +118,7 @@ pub fn format_signed_bytes(bytes: i64) -> String {
         value /= 1024.0;
         unit = next;
     }
-    format!("{value:.1} {unit}")
+    format!("{sign}{value:.1} {unit}")
 }
 
 pub const KIB: u64 = 1 << 10;
@@ -173,6 +176,8 @@ mod tests {
         assert_eq!(format_bytes(812), "812 B");
         assert_eq!(format_bytes(64 * MIB), "64.0 MiB");
         assert_eq!(format_bytes(3 * GIB / 2), "1.5 GiB");
+        assert_eq!(format_bytes(u64::MAX), "16.0 EiB");
+        assert_eq!(format_signed_bytes(-(3 * GIB as i64) / 2), "-1.5 GiB");
         assert_eq!(format_signed_bytes(-(2 * MIB as i64)), "-2.0 MiB");
     }
 }

@@ -20,7 +20,9 @@ fn an_unprivileged_run_is_marked_approximate_and_still_right_for_small_pages() {
         };
         std::fs::set_permissions(
             out.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+            // World-writable for nobody, sticky as /tmp: memlab refuses a directory anyone could
+            // rename its results in.
+            std::os::unix::fs::PermissionsExt::from_mode(0o1777),
         )
         .unwrap();
         let mut command = Command::new(setpriv);

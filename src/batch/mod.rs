@@ -13,7 +13,7 @@ use anyhow::Context;
 use crate::error::MemlabError;
 use crate::measure::guard;
 use crate::orchestrator::{RunRequest, run_scenario};
-use crate::output::write_atomically;
+use crate::output::{claim_result, write_atomically};
 use crate::result::ScenarioResult;
 
 /// One scenario run to do, validated, with the file its result goes to.
@@ -99,6 +99,10 @@ fn interrupted(error: &anyhow::Error) -> bool {
 /// Runs the planned scenarios one after the other, writing each result atomically. A failed
 /// run is recorded and the others go on; an interruption (Ctrl-C, SIGTERM) stops everything.
 pub fn run_planned(planned: &[Planned], what: &str) -> anyhow::Result<Vec<Outcome>> {
+    let _claimed = planned
+        .iter()
+        .map(|plan| claim_result(&plan.path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     guard::install()?;
     let mut progress = Progress::new(planned.len());
     let mut outcomes = Vec::with_capacity(planned.len());

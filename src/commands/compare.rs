@@ -6,10 +6,13 @@ use crate::cli::CompareArgs;
 use crate::compare::{Given, Side, compare as compare_sets, load_side, report};
 use crate::error::{MemlabError, exit_code};
 use crate::options::compare::thresholds;
-use crate::output::write_atomically;
+use crate::output::{check_writable, write_atomically};
 
 pub fn compare(args: &CompareArgs) -> anyhow::Result<i32> {
     let thresholds = thresholds(&args.thresholds)?;
+    if let Some(path) = &args.markdown {
+        check_writable(path)?;
+    }
     let baseline = load_side(&args.baseline, Side::Baseline)?;
     let current = load_side(&args.current, Side::Current)?;
     let given = Given {

@@ -12,7 +12,7 @@ use crate::measure::guard;
 use crate::options::resolve_scenario;
 use crate::options::scenario::scenario_request;
 use crate::orchestrator::run_scenario;
-use crate::output::write_atomically;
+use crate::output::{claim_result, write_atomically};
 use crate::python::{Interpreter, discover, probe};
 use crate::render::table::{Cell, Table, terminal};
 use crate::result::files::{MATRIX_DIR, matrix_path};
@@ -69,6 +69,8 @@ fn matrix_cell(result: &ScenarioResult) -> Cell {
 }
 
 pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
+    // Options that do not depend on the interpreters are checked before looking for them.
+    crate::options::timeout(args.settings.timeout)?;
     let names: Vec<&'static str> = if args.scenarios.is_empty() {
         scenario::all()
             .iter()
@@ -99,14 +101,16 @@ pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
                 ..ScenarioParamArgs::default()
             };
             let cell = ScenarioArgs::batch(name, params, args.settings.clone());
-            requests.push((*name, python, scenario_request(&cell, ram)?));
+            let request = scenario_request(&cell, ram)?;
+            let claimed = claim_result(&matrix_path(&args.settings.out, name, &python.version))?;
+            requests.push((*name, python, request, claimed));
         }
     }
     guard::install()?;
     let mut rows: Vec<(String, Vec<Cell>)> =
         names.iter().map(|n| (n.to_string(), Vec::new())).collect();
     let mut broken = false;
-    for (name, python, request) in requests {
+    for (name, python, request, _claimed) in requests {
         eprintln!("matrix: {name} under Python {}", python.version);
         let result = run_scenario(&request, &mut |_| {})?;
         broken |= result.any_claim_broken();

@@ -14,12 +14,13 @@ use crate::follow::spawn::spawn;
 use crate::follow::{FollowConfig, RunTarget, Target, follow};
 use crate::measure::guard;
 use crate::options::run::run_options;
-use crate::output::write_atomically;
+use crate::output::{claim_result, write_atomically};
 use crate::render::run_table;
 
 /// Returns the exit code: the command's, 3 for a failed check, 128 + signal when interrupted.
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let options = run_options(args)?;
+    let _claimed = claim_result(&options.result_path)?;
     guard::install()?;
     let config = FollowConfig {
         interval: options.interval,

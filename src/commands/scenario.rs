@@ -10,7 +10,7 @@ use crate::kernel::meminfo::total_ram_bytes;
 use crate::measure::guard;
 use crate::options::scenario::scenario_request;
 use crate::orchestrator::run_scenario;
-use crate::output::write_atomically;
+use crate::output::{claim_result, write_atomically};
 use crate::render::Exporter;
 use crate::render::scenario_table::TableExporter;
 use crate::result::Phase;
@@ -18,6 +18,8 @@ use crate::result::files::result_path;
 
 pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<i32> {
     let request = scenario_request(args, total_ram_bytes())?;
+    let path = result_path(&args.settings.out, request.scenario.name);
+    let _claimed = claim_result(&path)?;
     guard::install()?;
     let quiet = args.json;
     let mut observer = |phase: &Phase| {
@@ -27,7 +29,6 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<i32> {
     };
     let result = run_scenario(&request, &mut observer)?;
     let json = result.to_json()?;
-    let path = result_path(&args.settings.out, &result.scenario);
     write_atomically(&path, &json).context("saving the result")?;
     let mut out = std::io::stdout().lock();
     if args.json {

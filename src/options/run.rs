@@ -100,9 +100,7 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
     Ok(RunOptions {
         target,
         interval: Duration::from_millis(args.interval),
-        sampler: (args.sample_interval > 0).then(|| SamplerConfig {
-            statm_interval: Duration::from_millis(args.sample_interval),
-        }),
+        sampler: super::sample_interval(args.sample_interval)?,
         limits: RunLimits {
             max_copied_per_child_bytes: args.max_copied_per_child.map(|s| s.0),
             max_tree_unique_bytes: args.max_tree_unique.map(|s| s.0),

@@ -1,12 +1,9 @@
 //! `memlab scenario` (and every scenario a suite, a scan or the matrix runs): the parameters
 //! checked against the scenario's definition and the machine.
 
-use std::time::Duration;
-
 use super::{MAX_CHILDREN, MAX_REPEAT, resolve_scenario, usage};
 use crate::cli::{ScenarioArgs, ScenarioParamArgs};
 use crate::error::MemlabError;
-use crate::measure::sampler::SamplerConfig;
 use crate::orchestrator::RunRequest;
 use crate::orchestrator::session::{DEFAULT_HELLO_TIMEOUT, SessionOptions};
 use crate::protocol::params::WorkloadParams;
@@ -22,20 +19,27 @@ pub fn scenario_request(
     let def = resolve_scenario(&args.name)?;
     let scale = scale(def, args.scale.as_deref(), &args.params)?;
     let params = scenario_params(def, &args.params, scale, total_ram_bytes)?;
-    if let Some(phase) = &args.pause_at
-        && !crate::protocol::is_valid_phase_name(phase)
-    {
-        return Err(usage(format!(
-            "--pause-at takes a phase name such as 'forked', got '{phase}'"
-        )));
+    if let Some(phase) = &args.pause_at {
+        if !crate::protocol::is_valid_phase_name(phase) {
+            return Err(usage(format!(
+                "--pause-at takes a phase name such as 'forked', got '{phase}'"
+            )));
+        }
+        // A workload of the user's own may announce any phase; the built-in ones are known.
+        let phases = def.phases();
+        if args.workload_cmd.is_none() && !phases.contains(&phase.as_str()) {
+            return Err(usage(format!(
+                "--pause-at: '{}' announces no phase '{phase}' (its phases: {})",
+                def.name,
+                phases.join(", ")
+            )));
+        }
     }
     if args.workload_cmd.as_ref().is_some_and(|c| c.is_empty()) {
         return Err(usage("--workload-cmd needs a command"));
     }
-    if args.settings.timeout == 0 {
-        return Err(usage("--timeout must be at least 1 second"));
-    }
-    let timeout = Duration::from_secs(args.settings.timeout);
+    let timeout = super::timeout(args.settings.timeout)?;
+    let sampler = super::sample_interval(args.sample_interval)?;
     Ok(RunRequest {
         scenario: def,
         params,
@@ -44,9 +48,7 @@ pub fn scenario_request(
             hello_timeout: timeout.min(DEFAULT_HELLO_TIMEOUT),
             echo_stderr: args.verbose,
             pause_at: args.pause_at.clone(),
-            sampler: (args.sample_interval > 0).then(|| SamplerConfig {
-                statm_interval: Duration::from_millis(args.sample_interval),
-            }),
+            sampler,
         },
         workload_command: args.workload_cmd.clone(),
     })
@@ -136,7 +138,7 @@ pub fn scenario_params(
         (Some(f), true) if (0.0..=1.0).contains(&f) => Some(f),
         (Some(f), true) => {
             return Err(usage(format!(
-                "--fraction must be between 0 and 1, got {f}"
+                "--fraction must be between 0 and 1, got {f:?}"
             )));
         }
     };
@@ -218,6 +220,16 @@ mod tests {
         assert!(usage_message(&["refcount-list", "--op", "poke"]).contains("clone, read"));
         assert!(usage_message(&["array-read", "--op", "read"]).contains("takes no --op"));
         assert!(usage_message(&["array-read", "--repeat", "0"]).contains("--repeat"));
+        assert!(
+            usage_message(&["array-read", "--pause-at", "nosuch"])
+                .contains("'array-read' announces no phase 'nosuch'")
+        );
+        assert!(request(&["array-read", "--pause-at", "forked"]).is_ok());
+        assert!(request(&["py-ray-put", "--pause-at", "put"]).is_ok());
+        assert!(
+            usage_message(&["array-read", "--timeout", "18446744073709551615"])
+                .contains("--timeout must be between")
+        );
         for message in [
             usage_message(&["refcount-lst"]),
             usage_message(&["array-read", "--children", "0"]),

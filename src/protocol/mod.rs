@@ -88,6 +88,10 @@ fn excerpt(line: &str) -> String {
     }
 }
 
+/// The phases memlab's scenarios announce, in order (docs/protocol.md); a scenario may add
+/// its own.
+pub const STANDARD_PHASES: [&str; 4] = ["baseline", "allocated", "forked", "operated"];
+
 pub fn is_valid_phase_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40

@@ -184,7 +184,8 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<ReportInput> {
     for path in paths {
         let (files, explicit) = if path.is_dir() {
             (files_of_directory(path)?, false)
-        } else if path.is_file() {
+        } else if path.exists() {
+            // A file, or something that is not one (a FIFO): the loader says which.
             (vec![path.clone()], true)
         } else {
             return Err(MemlabError::Usage(format!(
@@ -201,7 +202,9 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<ReportInput> {
             let result = match read_result(&file) {
                 Ok(result) => result,
                 Err(reason) if explicit => {
-                    return Err(MemlabError::Usage(format!("{}: {reason}", file.display())).into());
+                    return Err(
+                        MemlabError::BadResult(format!("{}: {reason}", file.display())).into(),
+                    );
                 }
                 Err(reason) => {
                     input.unread.push((file, reason));

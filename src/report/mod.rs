@@ -156,6 +156,18 @@ pub struct ReportOutcome {
 
 pub fn write_report(options: &ReportOptions) -> anyhow::Result<ReportOutcome> {
     let input = input::load(&options.results)?;
+    if input.is_empty() && !input.unread.is_empty() {
+        let unread: Vec<String> = input
+            .unread
+            .iter()
+            .map(|(path, reason)| format!("{}: {reason}", path.display()))
+            .collect();
+        return Err(crate::error::MemlabError::BadResult(format!(
+            "no result memlab can read: {}",
+            unread.join("; ")
+        ))
+        .into());
+    }
     if input.is_empty() {
         let places: Vec<String> = options
             .results

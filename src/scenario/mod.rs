@@ -67,6 +67,8 @@ pub struct ScenarioDef {
     pub claims: ClaimRules,
     /// The document numbers shown beside the scenario's, if its document gives any.
     pub document_figures: Option<DocumentFigures>,
+    /// Phases the workload announces beyond the standard ones.
+    pub extra_phases: &'static [&'static str],
 }
 
 impl std::fmt::Debug for ScenarioDef {
@@ -81,6 +83,13 @@ impl std::fmt::Debug for ScenarioDef {
 impl ScenarioDef {
     pub fn is_python(&self) -> bool {
         matches!(self.runner, Runner::Python { .. })
+    }
+
+    /// Every phase the scenario's workload announces.
+    pub fn phases(&self) -> Vec<&'static str> {
+        let mut phases = crate::protocol::STANDARD_PHASES.to_vec();
+        phases.extend_from_slice(self.extra_phases);
+        phases
     }
 }
 
@@ -107,6 +116,7 @@ const fn native(
         in_version_matrix: false,
         claims,
         document_figures: None,
+        extra_phases: &[],
     }
 }
 
@@ -133,6 +143,7 @@ const fn python(
         in_version_matrix: false,
         claims,
         document_figures: None,
+        extra_phases: &[],
     }
 }
 
@@ -386,6 +397,7 @@ static SCENARIOS: &[ScenarioDef] = &[
     ScenarioDef {
         document_figures: Some(DocumentFigures::RayPut),
         paper_size_bytes: Some(1_600_000_000),
+        extra_phases: &["put"],
         ..python(
             "py-ray-put",
             "003",

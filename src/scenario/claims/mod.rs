@@ -214,6 +214,58 @@ pub fn median_copied_fraction(
     }
 }
 
+/// What page truth found of a declared region, against what the workload declared.
+enum RegionFound {
+    /// Found, or not measured per region (estimates): judge the claim.
+    Judgeable(Option<String>),
+    /// The region holds no page of the parent: a rule over it would judge nothing.
+    Empty(String),
+}
+
+fn declared_bytes(result: &ScenarioResult, region: &str) -> Option<u64> {
+    result
+        .regions
+        .iter()
+        .find(|r| r.name == region)
+        .map(|r| r.end.saturating_sub(r.start))
+}
+
+/// Checks the region's pages against its declared size: empty is never judged; less than half
+/// of the declared size is judged with a note saying so.
+fn region_found(e: &Evidence, region: &str) -> RegionFound {
+    let found: Vec<u64> = e
+        .children
+        .iter()
+        .filter_map(|c| c.region_copied(region).map(|(_, total)| total))
+        .collect();
+    let Some(&smallest) = found.iter().min() else {
+        return RegionFound::Judgeable(None);
+    };
+    let declared = declared_bytes(e.result, region);
+    let declared_text = declared
+        .map(|bytes| format!(" (declared {})", crate::units::format_bytes(bytes)))
+        .unwrap_or_default();
+    if smallest == 0 {
+        return RegionFound::Empty(format!(
+            "the declared region '{region}'{declared_text} holds no page of the parent: \
+             nothing was measured there"
+        ));
+    }
+    match declared {
+        Some(declared) if smallest < declared / 2 => RegionFound::Judgeable(Some(format!(
+            "page truth found {} of the declared region '{region}'{declared_text} in the parent",
+            crate::units::format_bytes(smallest)
+        ))),
+        _ => RegionFound::Judgeable(None),
+    }
+}
+
+/// Joins the notes a claim has, in order.
+fn notes(parts: impl IntoIterator<Item = Option<String>>) -> Option<String> {
+    let parts: Vec<String> = parts.into_iter().flatten().collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// Says why a claim's figure is approximate; None when it is exact page truth per region.
 pub fn approximation_note(result: &ScenarioResult, by_region: bool) -> Option<String> {
     match result.summary.copied_method {
@@ -231,15 +283,26 @@ pub fn approximation_note(result: &ScenarioResult, by_region: bool) -> Option<St
 }
 
 pub fn shared_claim(e: &Evidence, region: &str, statement: &str) -> Claim {
-    let (fraction, by_region) = median_copied_fraction(e.result, &e.children, region);
-    e.claim(&format!("{region}-shared"), statement)
+    let draft = e
+        .claim(&format!("{region}-shared"), statement)
         .rule(format!(
             "median child copied <= {:.0}% of the {region} pages",
             SHARED_MAX_FRACTION * 100.0
-        ))
+        ));
+    let found = match region_found(e, region) {
+        RegionFound::Empty(why) => {
+            return draft
+                .value(0.0, SHARED_MAX_FRACTION, ClaimUnit::Fraction)
+                .note(why)
+                .done();
+        }
+        RegionFound::Judgeable(note) => note,
+    };
+    let (fraction, by_region) = median_copied_fraction(e.result, &e.children, region);
+    draft
         .value(fraction, SHARED_MAX_FRACTION, ClaimUnit::Fraction)
         .holds_if(fraction <= SHARED_MAX_FRACTION)
-        .note_if(approximation_note(e.result, by_region))
+        .note_if(notes([found, approximation_note(e.result, by_region)]))
         .done()
 }
 
@@ -247,6 +310,16 @@ pub fn shared_claim(e: &Evidence, region: &str, statement: &str) -> Claim {
 /// estimate tolerance.
 pub fn exact_pages_claim(e: &Evidence, region: &str, short_id: &str, statement: &str) -> Claim {
     let page = e.result.machine.page_size_bytes.max(1);
+    let found = match region_found(e, region) {
+        RegionFound::Empty(why) => {
+            return e
+                .claim(short_id, statement)
+                .value(0.0, 0.0, ClaimUnit::Pages)
+                .note(why)
+                .done();
+        }
+        RegionFound::Judgeable(note) => note,
+    };
     let Some(expected_pages) = e.result.fact_f64("expected_copied_pages") else {
         return e
             .claim(short_id, statement)
@@ -293,21 +366,32 @@ pub fn exact_pages_claim(e: &Evidence, region: &str, short_id: &str, statement: 
         .rule(&rule)
         .value(measured, expected_pages, ClaimUnit::Pages)
         .holds_if(holds)
-        .note_if(approximation_note(e.result, by_region))
+        .note_if(notes([found, approximation_note(e.result, by_region)]))
         .done()
 }
 
 /// The median child copied at least half of `region` (page truth), or of the data (estimate).
 pub fn copied_claim(e: &Evidence, region: &str, statement: &str) -> Claim {
-    let (fraction, by_region) = median_copied_fraction(e.result, &e.children, region);
-    e.claim(&format!("{region}-copied"), statement)
+    let draft = e
+        .claim(&format!("{region}-copied"), statement)
         .rule(format!(
             "median child copied >= {:.0}% of the {region} pages",
             COPIED_MIN_FRACTION * 100.0
-        ))
+        ));
+    let found = match region_found(e, region) {
+        RegionFound::Empty(why) => {
+            return draft
+                .value(0.0, COPIED_MIN_FRACTION, ClaimUnit::Fraction)
+                .note(why)
+                .done();
+        }
+        RegionFound::Judgeable(note) => note,
+    };
+    let (fraction, by_region) = median_copied_fraction(e.result, &e.children, region);
+    draft
         .value(fraction, COPIED_MIN_FRACTION, ClaimUnit::Fraction)
         .holds_if(fraction >= COPIED_MIN_FRACTION)
-        .note_if(approximation_note(e.result, by_region))
+        .note_if(notes([found, approximation_note(e.result, by_region)]))
         .done()
 }
 
@@ -340,14 +424,145 @@ pub fn writes_visible_claim(e: &Evidence, statement: &str) -> Claim {
         .and_then(|v| v.as_bool());
     let checked = result.fact_f64("pages_checked_by_parent").unwrap_or(0.0);
     let seen = result.fact_f64("pages_showing_child_writes").unwrap_or(0.0);
-    e.claim("writes-visible", statement)
+    let draft = e
+        .claim("writes-visible", statement)
         .rule("every page a child stamped shows the stamp in the parent")
-        .value(seen, checked, ClaimUnit::Pages)
-        .verdict(Verdict::from_holds(visible))
-        .note_if(
-            visible
-                .is_none()
-                .then(|| "the workload did not report the check".to_string()),
-        )
-        .done()
+        .value(seen, checked, ClaimUnit::Pages);
+    match visible {
+        None => draft.note("the workload did not report the check").done(),
+        Some(_) if checked == 0.0 => draft
+            .note("the parent checked no page: nothing was measured")
+            .done(),
+        Some(visible) => draft.holds_if(visible).done(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! No verdict without a measurement: every rule, fed an empty measurement, is not judged.
+
+    use super::*;
+    use crate::result::load::parse_result;
+
+    /// A real array-write result: 2 children, each copied 512 of the 2048 `data` pages.
+    fn measured() -> ScenarioResult {
+        parse_result(include_str!("../../../tests/fixtures/array-write.json")).unwrap()
+    }
+
+    /// The same result where page truth found no page of the declared region (a region
+    /// declared at an address the workload never mapped).
+    fn region_never_mapped() -> ScenarioResult {
+        let mut result = measured();
+        for process in result.phases.iter_mut().flat_map(|p| &mut p.processes) {
+            if let Some(truth) = process.page_truth.as_mut() {
+                for region in truth.regions.iter_mut().filter(|r| r.declared) {
+                    region.counts = Default::default();
+                }
+            }
+        }
+        result
+    }
+
+    fn judged(claims: &[Claim]) -> Vec<(&str, Verdict)> {
+        claims.iter().map(|c| (c.id.as_str(), c.verdict)).collect()
+    }
+
+    #[test]
+    fn the_measured_fixture_is_judged() {
+        // Otherwise the tests below would pass for the wrong reason.
+        let result = measured();
+        let claims = evaluate(native::array_write, &result);
+        assert_eq!(
+            judged(&claims),
+            [("array-write/copied-pages-exact", Verdict::Holds)]
+        );
+        let e = Evidence::of(&result);
+        assert_eq!(copied_claim(&e, "data", "s").verdict, Verdict::Broken);
+        assert_eq!(shared_claim(&e, "data", "s").verdict, Verdict::Broken);
+    }
+
+    #[test]
+    fn region_rules_over_an_empty_region_are_not_judged() {
+        let result = region_never_mapped();
+        let e = Evidence::of(&result);
+        for claim in [
+            shared_claim(&e, "data", "s"),
+            copied_claim(&e, "data", "s"),
+            exact_pages_claim(&e, "data", "exact", "s"),
+        ] {
+            assert_eq!(claim.verdict, Verdict::NotJudged, "{claim:?}");
+            let note = claim.note.unwrap_or_default();
+            assert!(note.contains("holds no page of the parent"), "{note}");
+            assert!(note.contains("declared 8.0 MiB"), "{note}");
+        }
+        // And through the catalog: array-read's claim on this measurement.
+        let claims = evaluate(native::array_read, &result);
+        assert_eq!(
+            judged(&claims),
+            [("array-write/data-shared", Verdict::NotJudged)]
+        );
+    }
+
+    #[test]
+    fn a_region_smaller_than_declared_is_judged_with_a_note() {
+        let mut result = measured();
+        // Declare the region twice as large as what is mapped: half of it was found.
+        let region = &mut result.regions[0];
+        region.end += 2 * (region.end - region.start);
+        let e = Evidence::of(&result);
+        let claim = exact_pages_claim(&e, "data", "exact", "s");
+        assert_eq!(claim.verdict, Verdict::Holds);
+        assert!(
+            claim
+                .note
+                .unwrap()
+                .contains("found 8.0 MiB of the declared region")
+        );
+    }
+
+    #[test]
+    fn no_child_or_no_data_judges_nothing_in_any_scenario() {
+        let mut no_children = measured();
+        for phase in &mut no_children.phases {
+            phase
+                .processes
+                .retain(|p| p.role != crate::result::Role::Child);
+        }
+        let mut no_data = measured();
+        no_data.data_bytes = 0;
+        for definition in crate::scenario::all() {
+            for result in [&no_children, &no_data] {
+                for claim in evaluate(definition.claims, result) {
+                    assert_eq!(
+                        claim.verdict,
+                        Verdict::NotJudged,
+                        "{}: {claim:?}",
+                        definition.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_visibility_check_over_no_page_is_not_judged() {
+        let mut result = measured();
+        result
+            .facts
+            .insert("writes_visible_to_parent".into(), true.into());
+        result
+            .facts
+            .insert("pages_checked_by_parent".into(), 0.into());
+        let e = Evidence::of(&result);
+        let claim = writes_visible_claim(&e, "s");
+        assert_eq!(claim.verdict, Verdict::NotJudged);
+        result
+            .facts
+            .insert("pages_checked_by_parent".into(), 12.into());
+        result
+            .facts
+            .insert("pages_showing_child_writes".into(), 12.into());
+        let e = Evidence::of(&result);
+        assert_eq!(writes_visible_claim(&e, "s").verdict, Verdict::Holds);
+    }
 }

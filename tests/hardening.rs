@@ -1,0 +1,207 @@
+//! Regressions of the hostile-user review (docs/reliability.md): each test drives the real
+//! binary the way the review did and asserts the promise that now holds.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{is_root, memlab, stderr_of};
+
+/// `setpriv` drops to an unprivileged user for real (util-linux, on any Debian).
+fn setpriv() -> Option<PathBuf> {
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Runs `argv` as uid/gid 65534 (nobody).
+fn as_nobody(argv: &[&str]) -> std::process::Output {
+    Command::new(setpriv().expect("setpriv"))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(argv)
+        .output()
+        .unwrap()
+}
+
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// One line on stderr, starting `memlab: error:`, and the expected exit code.
+fn assert_one_line(output: &std::process::Output, code: i32, needle: &str) {
+    let stderr = stderr_of(output);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert_eq!(lines.len(), 1, "one line expected:\n{stderr}");
+    assert!(lines[0].starts_with("memlab: error: "), "{stderr}");
+    assert!(lines[0].contains(needle), "'{needle}' not in: {stderr}");
+}
+
+#[test]
+fn results_are_never_written_through_a_planted_symlink() {
+    if !is_root() || setpriv().is_none() {
+        eprintln!("skipped: needs root and setpriv to plant links as another user");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // A root-owned file outside the output directory, and a shared directory like /tmp.
+    let precious = tmp.path().join("precious");
+    std::fs::write(&precious, "root's data\n").unwrap();
+    std::fs::set_permissions(&precious, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let shared = tmp.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    // Another user plants links at every name memlab writes: the results and the reports.
+    let names = [
+        "array-write.json",
+        "refcount-list.json",
+        "report.html",
+        "report.md",
+        "compare.md",
+    ];
+    for name in names {
+        let link = shared.join(name);
+        let planted = as_nobody(&[
+            "ln",
+            "-s",
+            precious.to_str().unwrap(),
+            link.to_str().unwrap(),
+        ]);
+        assert!(planted.status.success(), "{}", stderr_of(&planted));
+    }
+    // Old-style temporary names too (`.NAME.PID.tmp`), for the next few pids.
+    let next_pid = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .unwrap_or(1000);
+    for pid in next_pid..next_pid + 20 {
+        let link = shared.join(format!(".array-write.json.{pid}.tmp"));
+        as_nobody(&[
+            "ln",
+            "-s",
+            precious.to_str().unwrap(),
+            link.to_str().unwrap(),
+        ]);
+    }
+
+    let baseline = fixture("compare/baseline");
+    let saved = memlab()
+        .args(["baseline", "save"])
+        .arg(&shared)
+        .arg(baseline.join("array-write.json"))
+        .arg(baseline.join("refcount-list.json"))
+        .output()
+        .unwrap();
+    assert!(saved.status.success(), "{}", stderr_of(&saved));
+    let reported = memlab()
+        .arg("report")
+        .arg(&shared)
+        .arg("--out")
+        .arg(&shared)
+        .arg("--plots")
+        .arg(tmp.path().join("plots"))
+        .output()
+        .unwrap();
+    assert!(reported.status.success(), "{}", stderr_of(&reported));
+    let compared = memlab()
+        .arg("compare")
+        .arg(&baseline)
+        .arg(&shared)
+        .arg("--markdown")
+        .arg(shared.join("compare.md"))
+        .output()
+        .unwrap();
+    assert!(compared.status.code().is_some(), "{}", stderr_of(&compared));
+
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "root's data\n");
+    assert_eq!(
+        std::fs::metadata(&precious).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    for name in names {
+        let metadata = std::fs::symlink_metadata(shared.join(name)).unwrap();
+        assert!(!metadata.is_symlink(), "{name} is still a link");
+    }
+}
+
+#[test]
+fn a_world_writable_output_directory_without_sticky_bit_is_refused_before_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let started = std::time::Instant::now();
+    let output = memlab()
+        .args([
+            "scenario",
+            "array-read",
+            "--size",
+            "8MiB",
+            "--children",
+            "1",
+        ])
+        .arg("--out")
+        .arg(&open)
+        .output()
+        .unwrap();
+    assert_one_line(&output, 1, "writable by every user");
+    // Refused up front: no workload ran.
+    assert!(started.elapsed().as_secs_f64() < 2.0);
+    assert!(std::fs::read_dir(&open).unwrap().next().is_none());
+}
+
+/// A workload of the user's own (docs/protocol.md) that declares its data region at an address
+/// it never mapped, then forks a child and goes through the usual phases.
+const UNMAPPED_REGION_WORKLOAD: &str = r#"
+import ctypes, json, mmap, os, sys
+def send(message):
+    sys.stdout.write(json.dumps(message) + "\n"); sys.stdout.flush()
+def phase(name):
+    send({"msg": "phase", "name": name}); sys.stdin.readline()
+send({"msg": "hello", "protocol": 1, "workload": "unmapped-region", "pid": os.getpid()})
+phase("baseline")
+data = mmap.mmap(-1, 16 << 20)
+data.write(b"x" * (16 << 20))
+send({"msg": "region", "name": "data", "start": 1 << 16, "end": (1 << 16) + (16 << 20)})
+phase("allocated")
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)
+    os.close(w); os.read(r, 1); os._exit(0)
+send({"msg": "children", "pids": [pid]})
+phase("forked")
+phase("operated")
+os.close(w); os.waitpid(pid, 0)
+send({"msg": "done"})
+"#;
+
+#[test]
+fn a_region_declared_where_nothing_is_mapped_gets_no_verdict() {
+    let out = tempfile::tempdir().unwrap();
+    let output = memlab()
+        .args([
+            "scenario",
+            "array-read",
+            "--size",
+            "16MiB",
+            "--children",
+            "1",
+        ])
+        .args(["--json", "--out"])
+        .arg(out.path())
+        .args(["--workload-cmd", "python3", "-c", UNMAPPED_REGION_WORKLOAD])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let claim = common::claim(&result, "data-shared");
+    assert!(claim["holds"].is_null(), "{claim}");
+    let note = claim["note"].as_str().unwrap_or_default();
+    assert!(note.contains("holds no page of the parent"), "{note}");
+}
