@@ -205,3 +205,66 @@ fn a_region_declared_where_nothing_is_mapped_gets_no_verdict() {
     let note = claim["note"].as_str().unwrap_or_default();
     assert!(note.contains("holds no page of the parent"), "{note}");
 }
+
+/// `memlab scenario array-read` with a workload of the user's own, written in sh.
+fn run_sh_workload(script: &str) -> std::process::Output {
+    let out = tempfile::tempdir().unwrap();
+    memlab()
+        .args([
+            "scenario",
+            "array-read",
+            "--size",
+            "1MiB",
+            "--timeout",
+            "60",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .args(["--workload-cmd", "sh", "-c", script])
+        .output()
+        .unwrap()
+}
+
+const HELLO: &str = r#"echo '{"msg":"hello","protocol":1,"workload":"sh","pid":1}'"#;
+
+#[test]
+fn a_workload_cannot_point_memlab_at_processes_outside_its_tree() {
+    // pid 1 (init), and a process memlab did not start: the test's own.
+    for pid in [1, std::process::id()] {
+        let output = run_sh_workload(&format!(
+            r#"{HELLO}; echo '{{"msg":"children","pids":[{pid}]}}'; sleep 30"#
+        ));
+        assert_one_line(&output, 1, &format!("announced child pid {pid}"));
+        assert!(stderr_of(&output).contains("not a process of the workload's tree"));
+    }
+}
+
+#[test]
+fn protocol_volume_is_capped_with_one_clear_error() {
+    // 600 facts of 8 KiB each: more facts than the protocol allows.
+    let fact = "x".repeat(8 << 10);
+    let script = format!(
+        r#"{HELLO}; i=0; while [ $i -lt 600 ]; do echo "{{\"msg\":\"fact\",\"name\":\"f$i\",\"value\":\"{fact}\"}}"; i=$((i+1)); done; sleep 30"#
+    );
+    let output = run_sh_workload(&script);
+    assert_one_line(&output, 1, "the protocol's limit per run");
+}
+
+#[test]
+fn a_workload_flooding_its_pipe_after_done_is_named_for_that() {
+    let script = format!(r#"{HELLO}; echo '{{"msg":"done"}}'; while true; do echo noise; done"#);
+    let started = std::time::Instant::now();
+    let output = run_sh_workload(&script);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("said done but was still running 30 s later"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("still writing to its protocol pipe"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sent nothing"), "{stderr}");
+    assert!(started.elapsed().as_secs() < 45);
+}

@@ -3,13 +3,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::error::MemlabError;
+use crate::kernel::tree::descendants;
 use crate::measure::guard::{self, TreeGuard, describe_status};
 use crate::measure::sampler::{Sampler, SamplerConfig};
 use crate::measure::snapshot::TreeMeasurement;
@@ -24,6 +25,15 @@ pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a workload may take to exit after `done`.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// What one run may send at most: a workload that floods memlab is broken, and memlab must not
+/// grow with it (nor write a result of its size).
+pub const MAX_MESSAGES: usize = 100_000;
+pub const MAX_FACTS: usize = 512;
+pub const MAX_FACT_BYTES: usize = 4 << 20;
+pub const MAX_REGIONS: usize = 64;
+pub const MAX_ANNOUNCED_CHILDREN: usize = 4096;
+/// Lines the reader may read ahead of memlab: it blocks beyond (no unbounded queue).
+const READ_AHEAD_LINES: usize = 64;
 /// How often the wait loop looks for a signal while the workload is silent.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -111,6 +121,8 @@ pub fn run_session(
         started,
         said_hello: false,
         done: false,
+        messages: 0,
+        fact_bytes: 0,
         measurement: TreeMeasurement::default(),
         sampler,
     };
@@ -136,6 +148,9 @@ struct Session<'a> {
     started: Instant,
     said_hello: bool,
     done: bool,
+    /// Messages received, and bytes of facts kept: capped (see MAX_MESSAGES…).
+    messages: usize,
+    fact_bytes: usize,
     measurement: TreeMeasurement,
     sampler: Option<Sampler>,
 }
@@ -156,6 +171,12 @@ impl Session<'_> {
                 Some(message) => message,
                 None => return self.workload_ended_early(),
             };
+            self.messages += 1;
+            if self.messages > MAX_MESSAGES {
+                return Err(self.protocol_error(format!(
+                    "sent more than {MAX_MESSAGES} messages (the protocol's limit per run)"
+                )));
+            }
             if !self.said_hello && !matches!(message, WorkloadMessage::Hello { .. }) {
                 return Err(
                     self.protocol_error(format!("first message must be 'hello', got {message:?}"))
@@ -177,18 +198,37 @@ impl Session<'_> {
                     self.outcome.runtime = runtime;
                 }
                 WorkloadMessage::Region { name, start, end } => {
+                    if self.outcome.regions.len() >= MAX_REGIONS {
+                        return Err(self.protocol_error(format!(
+                            "declared more than {MAX_REGIONS} regions (the protocol's limit)"
+                        )));
+                    }
                     self.outcome.regions.push(Region { name, start, end });
                 }
                 WorkloadMessage::Children { pids } => {
+                    // Only the workload's own tree is measured: an announced pid must be one
+                    // of its descendants, never a process elsewhere on the machine.
+                    let tree = descendants(self.tree.pid());
                     for pid in pids {
                         if pid <= 0 {
                             return Err(
                                 self.protocol_error(format!("child pid {pid} is not a pid"))
                             );
                         }
+                        if !tree.contains(&pid) {
+                            return Err(self.protocol_error(format!(
+                                "announced child pid {pid}, which is not a process of the \
+                                 workload's tree: memlab measures only the tree it started"
+                            )));
+                        }
                         if !self.outcome.children.contains(&pid) {
                             self.outcome.children.push(pid);
                         }
+                    }
+                    if self.outcome.children.len() > MAX_ANNOUNCED_CHILDREN {
+                        return Err(self.protocol_error(format!(
+                            "announced more than {MAX_ANNOUNCED_CHILDREN} children"
+                        )));
                     }
                     self.marker("children", &self.outcome.children.len().to_string());
                     if let Some(sampler) = &self.sampler {
@@ -196,7 +236,19 @@ impl Session<'_> {
                     }
                 }
                 WorkloadMessage::Fact { name, value } => {
+                    self.fact_bytes += name.len() + value.to_string().len();
+                    if self.fact_bytes > MAX_FACT_BYTES {
+                        return Err(self.protocol_error(format!(
+                            "sent more than {} of facts (the protocol's limit per run)",
+                            crate::units::format_bytes(MAX_FACT_BYTES as u64)
+                        )));
+                    }
                     self.outcome.facts.insert(name, value);
+                    if self.outcome.facts.len() > MAX_FACTS {
+                        return Err(self.protocol_error(format!(
+                            "sent more than {MAX_FACTS} facts (the protocol's limit per run)"
+                        )));
+                    }
                 }
                 WorkloadMessage::Phase { name } => {
                     if self.outcome.phases.iter().any(|p| p.name == name) {
@@ -399,8 +451,25 @@ impl Session<'_> {
         .into())
     }
 
+    /// After `done` or `skip`: the workload has EXIT_TIMEOUT to exit. Whatever it still writes
+    /// is read and dropped (a full pipe would block it), and counted for the message.
     fn wait_for_exit(&mut self, skipped: bool) -> anyhow::Result<()> {
-        match self.tree.wait_timeout(EXIT_TIMEOUT)? {
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        let mut lines_after = 0usize;
+        let status = loop {
+            if let Some(status) = self.tree.wait_timeout(Duration::ZERO)? {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            match self.lines.recv_timeout(Duration::from_millis(5)) {
+                Ok(Incoming::Line(_) | Incoming::TooLong(_)) => lines_after += 1,
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        match status {
             Some(status) if status.success() => Ok(()),
             Some(status) if skipped => {
                 // A skip is a report, not a failure; the exit code is informative only.
@@ -413,18 +482,24 @@ impl Session<'_> {
                 describe_status(status)
             ))
             .into()),
-            None => Err(MemlabError::Timeout {
-                workload: self.workload.to_string(),
-                seconds: EXIT_TIMEOUT.as_secs(),
-                waiting_for: "exiting after 'done'".into(),
-            }
+            None => Err(MemlabError::ProcessDied(format!(
+                "workload '{}' said {} but was still running {} s later{}",
+                self.workload,
+                if skipped { "skip" } else { "done" },
+                EXIT_TIMEOUT.as_secs(),
+                if lines_after > 0 {
+                    format!(", still writing to its protocol pipe ({lines_after} lines after it)")
+                } else {
+                    String::new()
+                }
+            ))
             .into()),
         }
     }
 }
 
 fn spawn_line_reader(stdout: impl Read + Send + 'static) -> Receiver<Incoming> {
-    let (sender, receiver) = channel();
+    let (sender, receiver) = sync_channel(READ_AHEAD_LINES);
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stdout);
         loop {
