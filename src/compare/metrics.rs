@@ -275,3 +275,304 @@ pub fn compare_results(
     rows.extend(compare_claims(b, c));
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::figures::FigureSource;
+    use crate::result::load::parse_result;
+
+    const PAGE_BYTES: f64 = 4096.0;
+
+    fn array_write() -> ScenarioResult {
+        parse_result(include_str!(
+            "../../tests/fixtures/compare/baseline/array-write.json"
+        ))
+        .unwrap()
+    }
+
+    fn spec(
+        baseline: Option<Vec<f64>>,
+        current: Option<Vec<f64>>,
+        page_truth: bool,
+        bytes_per_unit: f64,
+        noisy_unit: NoisyUnit,
+    ) -> MetricSpec {
+        MetricSpec {
+            metric: "figure",
+            label: "a figure",
+            unit: "bytes",
+            baseline,
+            current,
+            page_truth,
+            bytes_per_unit,
+            noisy_unit,
+        }
+    }
+
+    fn pages(count: f64) -> Vec<f64> {
+        vec![count * PAGE_BYTES]
+    }
+
+    fn page_truth(baseline: Vec<f64>, current: Vec<f64>) -> MetricComparison {
+        compare_metric(
+            spec(Some(baseline), Some(current), true, 1.0, NoisyUnit::Bytes),
+            PAGE_BYTES,
+            &Thresholds::default(),
+        )
+    }
+
+    #[test]
+    fn a_page_truth_rise_is_judged_in_pages() {
+        let row = page_truth(pages(1000.0), pages(1100.0));
+        assert_eq!(row.kind, "page_truth");
+        assert_eq!(row.change, Some(100.0 * PAGE_BYTES));
+        assert_eq!(row.relative_change, Some(0.1));
+        assert_eq!(row.change_pages, Some(100.0));
+        assert_eq!(row.verdict, Verdict::Regression);
+        assert_eq!(
+            row.reason,
+            "page truth: +100 pages, +10.0% (fail above 64 pages and 5%)"
+        );
+        assert_eq!((row.baseline_runs, row.current_runs), (1, 1));
+        assert_eq!(row.p_value, None);
+
+        let row = page_truth(pages(1100.0), pages(1000.0));
+        assert_eq!(row.change_pages, Some(-100.0));
+        assert_eq!(row.verdict, Verdict::Improved);
+
+        let row = page_truth(pages(1000.0), pages(1010.0));
+        assert_eq!(row.change_pages, Some(10.0));
+        assert_eq!(row.verdict, Verdict::Unchanged);
+    }
+
+    #[test]
+    fn the_figures_are_medians_of_the_runs() {
+        let row = page_truth(
+            vec![3.0 * PAGE_BYTES, PAGE_BYTES, 2.0 * PAGE_BYTES],
+            vec![2.0 * PAGE_BYTES, 200.0 * PAGE_BYTES, 2.0 * PAGE_BYTES],
+        );
+        assert_eq!(row.baseline, Some(2.0 * PAGE_BYTES));
+        assert_eq!(row.current, Some(2.0 * PAGE_BYTES));
+        assert_eq!((row.baseline_runs, row.current_runs), (3, 3));
+        assert_eq!(row.change_pages, Some(0.0));
+        assert_eq!(row.reason, "page truth: same page count");
+    }
+
+    #[test]
+    fn a_rise_from_zero_has_no_relative_change() {
+        let row = page_truth(pages(0.0), pages(100.0));
+        assert_eq!(row.relative_change, None);
+        assert_eq!(row.change_pages, Some(100.0));
+        assert_eq!(row.verdict, Verdict::Regression);
+    }
+
+    #[test]
+    fn a_fraction_is_judged_in_pages_of_its_data() {
+        // 10 percentage points of 1000 pages of data: 100 pages.
+        let data_bytes = 1000.0 * PAGE_BYTES;
+        let row = compare_metric(
+            spec(
+                Some(vec![0.5]),
+                Some(vec![0.6]),
+                true,
+                data_bytes,
+                NoisyUnit::Bytes,
+            ),
+            PAGE_BYTES,
+            &Thresholds::default(),
+        );
+        assert_eq!(row.baseline, Some(0.5));
+        assert_eq!(row.change_pages, Some(100.0));
+        assert_eq!(row.verdict, Verdict::Regression);
+        // As a noisy figure its floor is in bytes: the same rise of 0.1 is 100 pages of data
+        // (400 KiB, under the 1 MiB floor) here, and 10 MiB of a larger data set.
+        let noisy = |data_bytes: f64| {
+            compare_metric(
+                spec(
+                    Some(vec![0.5]),
+                    Some(vec![0.6]),
+                    false,
+                    data_bytes,
+                    NoisyUnit::Bytes,
+                ),
+                PAGE_BYTES,
+                &Thresholds::default(),
+            )
+        };
+        let small = noisy(data_bytes);
+        assert_eq!(small.kind, "noisy");
+        assert_eq!(small.change_pages, None);
+        assert_eq!(small.verdict, Verdict::Unchanged);
+        assert!(
+            small.reason.contains("within the 1.0 MiB floor"),
+            "{}",
+            small.reason
+        );
+        let large = noisy(100.0 * 1024.0 * 1024.0);
+        assert_eq!(large.verdict, Verdict::Warning);
+    }
+
+    #[test]
+    fn a_significant_noisy_rise_is_a_regression_with_its_p_value() {
+        let row = compare_metric(
+            spec(
+                Some(vec![1.0, 1.1, 0.9, 1.05, 0.95]),
+                Some(vec![3.0, 3.1, 2.9, 3.05, 2.95]),
+                false,
+                1.0,
+                NoisyUnit::Seconds,
+            ),
+            PAGE_BYTES,
+            &Thresholds::default(),
+        );
+        assert_eq!(row.kind, "noisy");
+        assert_eq!((row.baseline, row.current), (Some(1.0), Some(3.0)));
+        assert_eq!(row.verdict, Verdict::Regression);
+        let p = row.p_value.expect("the runs were tested");
+        assert!(p <= 0.05, "p = {p}");
+    }
+
+    #[test]
+    fn a_figure_missing_on_a_side_is_not_judged() {
+        let missing = |baseline: Option<Vec<f64>>, current: Option<Vec<f64>>| {
+            compare_metric(
+                spec(baseline, current, true, 1.0, NoisyUnit::Bytes),
+                PAGE_BYTES,
+                &Thresholds::default(),
+            )
+        };
+        let row = missing(None, Some(pages(100.0)));
+        assert_eq!(row.reason, "not measured in the baseline");
+        assert_eq!(row.verdict, Verdict::Unchanged);
+        assert_eq!(
+            (row.baseline, row.current),
+            (None, Some(100.0 * PAGE_BYTES))
+        );
+        assert_eq!((row.baseline_runs, row.current_runs), (0, 1));
+        assert_eq!((row.change, row.change_pages), (None, None));
+        let row = missing(Some(pages(100.0)), None);
+        assert_eq!(row.reason, "not measured in the current result");
+        let row = missing(None, None);
+        assert_eq!(row.reason, "not measured on either side");
+    }
+
+    #[test]
+    fn a_result_compared_with_itself_is_unchanged_figure_by_figure() {
+        let result = array_write();
+        let rows = compare_results(&result, &result, &Thresholds::default());
+        let ids: Vec<&str> = rows.iter().map(|r| r.metric.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "copied_bytes_per_child",
+                "copied_fraction",
+                "tree_unique_bytes",
+                "uss_bytes_per_child",
+                "wall_seconds",
+                "claim:array-write/copied-pages-exact",
+            ]
+        );
+        let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "page_truth",
+                "page_truth",
+                "page_truth",
+                "noisy",
+                "noisy",
+                "claim"
+            ]
+        );
+        for row in &rows {
+            assert_eq!(
+                row.verdict,
+                Verdict::Unchanged,
+                "{}: {}",
+                row.metric,
+                row.reason
+            );
+            assert_eq!(row.baseline, row.current, "{}", row.metric);
+            assert!(row.baseline.is_some(), "{} was measured", row.metric);
+        }
+        // The fixture's summary: each child copied 1038 pages (the 1024 it wrote, and its
+        // stack and allocator pages), 24.95% of the data, 30330880 distinct bytes.
+        assert_eq!(rows[0].baseline, Some(1038.0 * PAGE_BYTES));
+        assert_eq!(rows[1].baseline, Some(0.24951923076923077));
+        assert_eq!(rows[2].baseline, Some(30330880.0));
+    }
+
+    #[test]
+    fn copied_figures_without_page_truth_on_a_side_are_noisy() {
+        let baseline = array_write();
+        let mut current = array_write();
+        current.summary.copied_method = Some(FigureSource::PrivateDirtyGrowth);
+        let rows = compare_results(&baseline, &current, &Thresholds::default());
+        assert_eq!(rows[0].kind, "noisy");
+        assert_eq!(rows[1].kind, "noisy");
+        // Distinct frames are page truth whenever they exist.
+        assert_eq!(rows[2].kind, "page_truth");
+    }
+
+    fn claim_row(baseline: &ScenarioResult, current: &ScenarioResult) -> MetricComparison {
+        let rows = compare_claims(baseline, current);
+        assert_eq!(rows.len(), 1);
+        rows.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_claim_that_stops_holding_is_a_regression() {
+        let baseline = array_write();
+        let mut current = array_write();
+        current.claims[0].verdict = crate::result::Verdict::Broken;
+        let row = claim_row(&baseline, &current);
+        assert_eq!(row.metric, "claim:array-write/copied-pages-exact");
+        assert_eq!(row.verdict, Verdict::Regression);
+        assert_eq!(
+            row.reason,
+            "the claim no longer holds; measured 1024 → 1024 pages"
+        );
+        assert_eq!((row.baseline, row.current), (Some(1.0), Some(0.0)));
+        assert_eq!(row.baseline_text.as_deref(), Some("holds"));
+        assert_eq!(row.current_text.as_deref(), Some("BROKEN"));
+        // And the other way round, an improvement.
+        let row = claim_row(&current, &baseline);
+        assert_eq!(row.verdict, Verdict::Improved);
+        assert_eq!(
+            row.reason,
+            "the claim holds again; measured 1024 → 1024 pages"
+        );
+    }
+
+    #[test]
+    fn a_claim_not_judged_now_or_missing_now_warns_and_a_new_one_does_not() {
+        let baseline = array_write();
+        let mut not_judged = array_write();
+        not_judged.claims[0].verdict = crate::result::Verdict::NotJudged;
+        not_judged.claims[0].note = Some("no frame numbers".into());
+        let row = claim_row(&baseline, &not_judged);
+        assert_eq!(row.verdict, Verdict::Warning);
+        assert!(
+            row.reason
+                .starts_with("could not be judged in the current result (no frame numbers)"),
+            "{}",
+            row.reason
+        );
+        assert_eq!(row.current, None);
+        assert_eq!(row.current_text.as_deref(), Some("n/a"));
+
+        let mut without = array_write();
+        without.claims.clear();
+        let row = claim_row(&baseline, &without);
+        assert_eq!(row.verdict, Verdict::Warning);
+        assert_eq!(row.reason, "the claim is missing from the current result");
+        assert_eq!(row.current_text.as_deref(), Some("absent"));
+        assert_eq!((row.baseline_runs, row.current_runs), (1, 0));
+
+        let row = claim_row(&without, &baseline);
+        assert_eq!(row.verdict, Verdict::Unchanged);
+        assert_eq!(row.reason, "a new claim");
+        assert_eq!(row.baseline_text.as_deref(), Some("absent"));
+    }
+}
