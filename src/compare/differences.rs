@@ -88,3 +88,93 @@ pub(super) fn param_fields(result: &ScenarioResult) -> [(&'static str, String); 
 pub(super) fn repeat(result: &ScenarioResult) -> usize {
     result.params.as_ref().map_or(1, |p| p.repeat)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::load::parse_result;
+
+    fn array_write() -> ScenarioResult {
+        parse_result(include_str!(
+            "../../tests/fixtures/compare/baseline/array-write.json"
+        ))
+        .unwrap()
+    }
+
+    fn difference(what: &str, baseline: &str, current: &str) -> Difference {
+        Difference {
+            what: what.into(),
+            baseline: baseline.into(),
+            current: current.into(),
+        }
+    }
+
+    #[test]
+    fn the_same_result_differs_in_nothing() {
+        let result = array_write();
+        assert_eq!(machine_differences(&result, &result), []);
+        assert_eq!(param_differences(&result, &result), []);
+    }
+
+    #[test]
+    fn machine_differences_name_each_fingerprint_field_that_changed() {
+        let baseline = array_write();
+        let mut current = array_write();
+        current.machine.kernel = "6.1.0".into();
+        current.machine.pfn_visible = false;
+        current.machine.thp_enabled = None;
+        let thp = baseline.machine.thp_enabled.clone().unwrap();
+        assert_eq!(
+            machine_differences(&baseline, &current),
+            [
+                difference("kernel", &baseline.machine.kernel, "6.1.0"),
+                difference("THP", &thp, "-"),
+                difference(
+                    "frame numbers",
+                    "visible (exact page truth)",
+                    "hidden (approximate)"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn param_differences_ignore_repeat_and_the_interpreter() {
+        let baseline = array_write();
+        let mut current = array_write();
+        let params = current.params.as_mut().unwrap();
+        params.repeat = 5;
+        params.python = Some("/usr/bin/python3".into());
+        assert_eq!(param_differences(&baseline, &current), []);
+        assert_eq!((repeat(&baseline), repeat(&current)), (1, 5));
+
+        let params = current.params.as_mut().unwrap();
+        params.workload.children = 3;
+        params.workload.op = Some("read".into());
+        assert_eq!(
+            param_differences(&baseline, &current),
+            [
+                difference("children", "2", "3"),
+                difference("op", "-", "read")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_result_without_parameters_differs_in_every_one_the_other_has() {
+        let baseline = array_write();
+        let mut current = array_write();
+        current.scenario = "run".into();
+        current.params = None;
+        assert_eq!(repeat(&current), 1);
+        assert_eq!(
+            param_differences(&baseline, &current),
+            [
+                difference("scenario", "array-write", "run"),
+                difference("size", "16777216", "-"),
+                difference("children", "2", "-"),
+                difference("fraction", "0.25", "-"),
+            ]
+        );
+    }
+}
