@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Loaded, Side, load_file, load_side, machine_differences};
+use super::differences::machine_differences;
+use super::load::{Loaded, Side, load_file, load_side};
 use crate::error::{MemlabError, exit_code};
 use crate::output::write_atomically;
 

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{Comparison, EntryComparison, EntryStatus, MetricComparison, Verdict};
+use super::model::{Comparison, EntryComparison, EntryStatus, MetricComparison};
+use super::rule::Verdict;
 use crate::units::{format_bytes, format_signed_bytes};
 
 pub fn json(comparison: &Comparison) -> anyhow::Result<String> {
