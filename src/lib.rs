@@ -8,6 +8,7 @@
 //! - [`result`]: the result JSON schema; [`export`]: its readable renderings.
 
 pub mod app;
+pub mod census;
 pub mod cli;
 pub mod compare;
 pub mod error;

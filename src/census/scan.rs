@@ -1,0 +1,391 @@
+//! From the caller's page runs to decoded pools, streaming: pools come in address order and
+//! are read in batches (the pagemap first, then the headers, then each pool whose header is
+//! consistent up to its last carved page, neighbouring pools coalesced into one read), so
+//! memory stays bounded by one batch whatever the number of pages.
+
+use std::ops::Range;
+
+use super::layout::{Layout, POOL_OVERHEAD_BYTES};
+use super::pool::{
+    MAX_PAGES_PER_POOL, PoolHeader, PoolOutcome, PoolScratch, TypeResolver, decode_pool,
+    parse_pool_header,
+};
+use super::remote::{RemoteProcess, Residence};
+use super::tally::Tally;
+
+/// Pools per batch: 4 MiB of 16 KiB pools, 1 MiB of 4 KiB ones.
+const BATCH_POOLS: usize = 256;
+
+/// A pool the input touches: which of its pages are in the input, and their region labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolPages {
+    pub pool_address: u64,
+    pub page_mask: u8,
+    /// Region label index of each selected page.
+    pub regions: [u32; MAX_PAGES_PER_POOL],
+}
+
+impl PoolPages {
+    fn pages(&self) -> u64 {
+        self.page_mask.count_ones() as u64
+    }
+
+    fn selected(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..MAX_PAGES_PER_POOL).filter(|page| self.page_mask & (1 << page) != 0)
+    }
+}
+
+/// Turns page runs `(start, end, region)`, sorted by start, into the pools they touch, in
+/// address order, one entry per pool (runs sharing a pool are merged; a page given twice
+/// counts once).
+pub(crate) struct PoolsOf<'a> {
+    runs: &'a [(u64, u64, u32)],
+    run: usize,
+    cursor: u64,
+    pool_size: u64,
+    page_size: u64,
+    pending: Option<PoolPages>,
+}
+
+impl<'a> PoolsOf<'a> {
+    pub(crate) fn new(runs: &'a [(u64, u64, u32)], pool_size: u64, page_size: u64) -> Self {
+        PoolsOf {
+            runs,
+            run: 0,
+            cursor: runs.first().map_or(0, |r| r.0),
+            pool_size,
+            page_size,
+            pending: None,
+        }
+    }
+
+    /// The next piece of a run that lies inside one pool.
+    fn next_piece(&mut self) -> Option<PoolPages> {
+        loop {
+            let &(start, end, region) = self.runs.get(self.run)?;
+            let start = start & !(self.page_size - 1);
+            let end = end.div_ceil(self.page_size) * self.page_size;
+            self.cursor = self.cursor.max(start);
+            if self.cursor >= end {
+                self.run += 1;
+                continue;
+            }
+            let pool_address = self.cursor & !(self.pool_size - 1);
+            let piece_end = end.min(pool_address + self.pool_size);
+            let mut piece = PoolPages {
+                pool_address,
+                page_mask: 0,
+                regions: [0; MAX_PAGES_PER_POOL],
+            };
+            let first_page = ((self.cursor - pool_address) / self.page_size) as usize;
+            let last_page = ((piece_end - pool_address) / self.page_size) as usize;
+            for page in first_page..last_page {
+                piece.page_mask |= 1 << page;
+                piece.regions[page] = region;
+            }
+            self.cursor = piece_end;
+            return Some(piece);
+        }
+    }
+}
+
+impl Iterator for PoolsOf<'_> {
+    type Item = PoolPages;
+
+    fn next(&mut self) -> Option<PoolPages> {
+        loop {
+            let Some(piece) = self.next_piece() else {
+                return self.pending.take();
+            };
+            match &mut self.pending {
+                Some(pending) if pending.pool_address == piece.pool_address => {
+                    for page in piece.selected() {
+                        if pending.page_mask & (1 << page) == 0 {
+                            pending.regions[page] = piece.regions[page];
+                        }
+                    }
+                    pending.page_mask |= piece.page_mask;
+                }
+                _ => {
+                    if let Some(done) = self.pending.replace(piece) {
+                        return Some(done);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A mapping of the process: its addresses and whether pymalloc could own it (private and
+/// writable: arenas are anonymous private mappings, or heap memory with a custom arena
+/// allocator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    pub range: Range<u64>,
+    pub private_writable: bool,
+}
+
+/// Reads and decodes pools batch by batch; reusable buffers live here.
+pub(crate) struct Scanner<'a> {
+    pub process: &'a mut RemoteProcess,
+    /// Every mapping of the process, sorted by address.
+    pub mappings: &'a [Mapping],
+    pub layout: Layout,
+    pub page_size_bytes: u64,
+    batch: Vec<PoolPages>,
+    headers: Vec<u8>,
+    pools: Vec<u8>,
+    readable: Vec<bool>,
+    residences: Vec<Residence>,
+    scratch: PoolScratch,
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(
+        process: &'a mut RemoteProcess,
+        mappings: &'a [Mapping],
+        layout: Layout,
+        page_size_bytes: u64,
+    ) -> Self {
+        Scanner {
+            process,
+            mappings,
+            layout,
+            page_size_bytes,
+            batch: Vec::with_capacity(BATCH_POOLS),
+            headers: vec![0; BATCH_POOLS * POOL_OVERHEAD_BYTES as usize],
+            pools: vec![0; BATCH_POOLS * layout.pool_size_bytes as usize],
+            readable: Vec::with_capacity(BATCH_POOLS),
+            residences: Vec::new(),
+            scratch: PoolScratch::default(),
+        }
+    }
+
+    /// Decodes every pool of `pools` into `tally`; returns the pages examined.
+    pub(crate) fn scan(
+        &mut self,
+        pools: impl Iterator<Item = PoolPages>,
+        resolver: &mut impl TypeResolver,
+        tally: &mut Tally,
+    ) -> u64 {
+        let mut examined = 0;
+        let mut pools = pools.peekable();
+        while pools.peek().is_some() {
+            self.batch.clear();
+            self.batch.extend(pools.by_ref().take(BATCH_POOLS));
+            examined += self.batch.iter().map(PoolPages::pages).sum::<u64>();
+            self.scan_batch(resolver, tally);
+        }
+        examined
+    }
+
+    /// The mapping containing `address`, if any.
+    fn mapping_of(&self, address: u64) -> Option<&Mapping> {
+        let index = self.mappings.partition_point(|m| m.range.end <= address);
+        self.mappings
+            .get(index)
+            .filter(|m| m.range.start <= address)
+    }
+
+    /// Pages of a pool that is not a pymalloc pool: counted per region, or as unreadable when
+    /// no mapping holds them any more.
+    fn not_pymalloc(&self, pool: &PoolPages, tally: &mut Tally) {
+        for page in pool.selected() {
+            let address = pool.pool_address + page as u64 * self.page_size_bytes;
+            if self.mapping_of(address).is_some() {
+                tally.add_not_pymalloc(pool.regions[page] as usize, 1);
+            } else {
+                tally.pages_unreadable += 1;
+            }
+        }
+    }
+
+    fn scan_batch(&mut self, resolver: &mut impl TypeResolver, tally: &mut Tally) {
+        let pool_size = self.layout.pool_size_bytes as usize;
+        let page_size = self.page_size_bytes as usize;
+        let pages_per_pool = pool_size / page_size;
+        let header_bytes = POOL_OVERHEAD_BYTES as usize;
+        let batch = std::mem::take(&mut self.batch);
+
+        // A pool lies inside one private writable mapping; anything else is not pymalloc.
+        let mut candidates: Vec<&PoolPages> = Vec::with_capacity(batch.len());
+        for pool in &batch {
+            let inside = self.mapping_of(pool.pool_address).is_some_and(|m| {
+                m.private_writable && pool.pool_address + pool_size as u64 <= m.range.end
+            });
+            if inside {
+                candidates.push(pool);
+            } else {
+                self.not_pymalloc(pool, tally);
+            }
+        }
+
+        // Which pages of the candidate pools are present, one pagemap read per run of
+        // adjacent pools: `residences[k * pages_per_pool + page]` for candidate k.
+        let mut residences = std::mem::take(&mut self.residences);
+        residences.clear();
+        let mut first = 0;
+        while first < candidates.len() {
+            let mut end = first + 1;
+            while end < candidates.len()
+                && candidates[end].pool_address
+                    == candidates[end - 1].pool_address + pool_size as u64
+            {
+                end += 1;
+            }
+            self.process.residences(
+                candidates[first].pool_address,
+                (end - first) * pages_per_pool,
+                &mut residences,
+            );
+            first = end;
+        }
+
+        // 1. Headers, where the header page is present: a pool in use always has it.
+        let mut spans: Vec<(u64, usize, usize)> = Vec::with_capacity(candidates.len());
+        let mut with_header: Vec<(usize, &PoolPages)> = Vec::with_capacity(candidates.len());
+        for (k, pool) in candidates.iter().enumerate() {
+            match residences[k * pages_per_pool] {
+                Residence::Present => {
+                    spans.push((pool.pool_address, header_bytes, spans.len() * header_bytes));
+                    with_header.push((k, pool));
+                }
+                Residence::Swapped => tally.pages_unreadable += pool.pages(),
+                Residence::Absent => self.not_pymalloc(pool, tally),
+            }
+        }
+        self.process
+            .read_spans(&spans, &mut self.headers, &mut self.readable);
+        let mut valid: Vec<(usize, &PoolPages, PoolHeader)> = Vec::with_capacity(spans.len());
+        for (index, (k, pool)) in with_header.into_iter().enumerate() {
+            let header = &self.headers[index * header_bytes..(index + 1) * header_bytes];
+            if !self.readable[index] {
+                tally.pages_unreadable += pool.pages();
+            } else if let Some(parsed) = parse_pool_header(header, pool.pool_address, &self.layout)
+            {
+                valid.push((k, pool, parsed));
+            } else {
+                self.not_pymalloc(pool, tally);
+            }
+        }
+
+        // 2. Each valid pool up to its last carved page (beyond it lie only never-used
+        // blocks): present pages read, neighbours coalesced; absent pages are zeros; a
+        // swapped page makes the pool unreadable.
+        spans.clear();
+        let mut decodable: Vec<(&PoolPages, usize, Range<usize>)> = Vec::with_capacity(valid.len());
+        for (k, pool, header) in valid {
+            let extent_pages = (header.nextoffset as usize).div_ceil(page_size);
+            let pages = &residences[k * pages_per_pool..k * pages_per_pool + extent_pages];
+            if pages.contains(&Residence::Swapped) {
+                tally.pages_unreadable += pool.pages();
+                continue;
+            }
+            let slot = decodable.len() * pool_size;
+            let before = spans.len();
+            let mut joins_previous = false;
+            for (page, residence) in pages.iter().enumerate() {
+                let offset = slot + page * page_size;
+                if *residence == Residence::Absent {
+                    self.pools[offset..offset + page_size].fill(0);
+                    continue;
+                }
+                let address = pool.pool_address + (page * page_size) as u64;
+                match spans.last_mut() {
+                    Some((start, length, at))
+                        if *start + *length as u64 == address && *at + *length == offset =>
+                    {
+                        *length += page_size;
+                        joins_previous |= spans.len() == before;
+                    }
+                    _ => spans.push((address, page_size, offset)),
+                }
+            }
+            // The spans this pool's bytes come from, the first shared with the previous pool
+            // when their reads were coalesced.
+            let spans_of_pool = before - usize::from(joins_previous)..spans.len();
+            decodable.push((pool, slot, spans_of_pool));
+        }
+        self.process
+            .read_spans(&spans, &mut self.pools, &mut self.readable);
+        for (pool, slot, spans_of_pool) in decodable {
+            if !self.readable[spans_of_pool].iter().all(|ok| *ok) {
+                tally.pages_unreadable += pool.pages();
+                continue;
+            }
+            let outcome = decode_pool(
+                &self.pools[slot..slot + pool_size],
+                pool.pool_address,
+                pool.page_mask,
+                self.page_size_bytes,
+                &self.layout,
+                resolver,
+                &mut self.scratch,
+                tally,
+            );
+            if outcome != PoolOutcome::Decoded {
+                // The header was consistent a moment ago: the pool changed while read.
+                tally.pages_inconsistent += pool.pages();
+            }
+        }
+        self.residences = residences;
+        self.batch = batch;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(runs: &[(u64, u64, u32)], pool_size: u64) -> Vec<(u64, u8, Vec<u32>)> {
+        PoolsOf::new(runs, pool_size, 4096)
+            .map(|p| {
+                let regions = p.selected().map(|page| p.regions[page]).collect();
+                (p.pool_address, p.page_mask, regions)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_become_pools_with_their_pages_and_regions() {
+        let k = 4096;
+        // Pages 1..6 of the 16 KiB-aligned space at 0x10000, then page 9 in another region.
+        let runs = [
+            (0x10000 + k, 0x10000 + 6 * k, 0),
+            (0x10000 + 9 * k, 0x10000 + 10 * k, 1),
+        ];
+        assert_eq!(
+            pools(&runs, 16 * 1024),
+            vec![
+                (0x10000, 0b1110, vec![0, 0, 0]),
+                (0x14000, 0b0011, vec![0, 0]),
+                (0x18000, 0b0010, vec![1]),
+            ]
+        );
+        // 4 KiB pools: one page per pool.
+        assert_eq!(
+            pools(&[(0x10000, 0x10000 + 2 * k, 3)], 4 * 1024),
+            vec![(0x10000, 1, vec![3]), (0x11000, 1, vec![3])]
+        );
+    }
+
+    #[test]
+    fn runs_sharing_a_pool_are_merged_and_pages_given_twice_count_once() {
+        let k = 4096;
+        let runs = [
+            (0x20000, 0x20000 + k, 0),
+            (0x20000, 0x20000 + 2 * k, 0),
+            (0x20000 + 3 * k, 0x20000 + 4 * k, 2),
+        ];
+        assert_eq!(
+            pools(&runs, 16 * 1024),
+            vec![(0x20000, 0b1011, vec![0, 0, 2])]
+        );
+        assert!(pools(&[], 16 * 1024).is_empty());
+        // Unaligned runs are widened to whole pages.
+        assert_eq!(
+            pools(&[(0x20010, 0x20020, 0)], 16 * 1024),
+            vec![(0x20000, 0b0001, vec![0])]
+        );
+    }
+}
