@@ -3,19 +3,17 @@
 //! objects the child touched. Run under every CPython on the machine (3.8 and later); page
 //! truth needs frame numbers, so these tests need root.
 
+#[path = "census_support/forked.rs"]
+mod forked;
 #[path = "census_support/pages.rs"]
 mod pages;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::Read;
+use std::process::Command;
 
+use forked::ForkedPython;
 use memlab::census::{CensusSkip, PythonCensus, take_census};
 use memlab::python::{Interpreter, discover};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 
 /// Objects built by the parent in each test.
 const COUNT: u64 = 200_000;
@@ -25,10 +23,6 @@ const COUNT: u64 = 200_000;
 const INTERPRETER_INTS: u64 = 2_000;
 const INTERPRETER_DICTS: u64 = 5_000;
 const INTERPRETER_STRS: u64 = 5_000;
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/census/fork_child.py")
-}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -42,101 +36,6 @@ fn interpreters() -> Vec<Interpreter> {
         eprintln!("skipped {}: {reason}", path.display());
     }
     found
-}
-
-/// Waits until process `pid` sits in system call `number` (/proc/PID/syscall).
-fn wait_until_blocked_in(pid: i32, number: libc::c_long) {
-    let path = format!("/proc/{pid}/syscall");
-    for _ in 0..2000 {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if text.split_whitespace().next() == Some(number.to_string().as_str()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("process {pid} never blocked in system call {number}");
-}
-
-/// A Python parent and the child it forked, killed and reaped on drop however the test ends.
-struct ForkedPython {
-    parent: Child,
-    child_pid: i32,
-}
-
-impl ForkedPython {
-    fn start(python: &Path, mode: &str, count: u64, environment: &[(&str, &str)]) -> Self {
-        let mut parent = Command::new(python)
-            .arg(fixture())
-            .arg(mode)
-            .arg(count.to_string())
-            .envs(environment.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python starts");
-        let stdout = parent.stdout.take().unwrap();
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let mut started = ForkedPython {
-            parent,
-            child_pid: 0,
-        };
-        let line = receiver
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_default();
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() != 3 || fields[0] != "ready" {
-            let _ = started.parent.kill();
-            let mut stderr = String::new();
-            let _ = started
-                .parent
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr);
-            panic!(
-                "{} {mode}: no ready line ({line:?}): {stderr}",
-                python.display()
-            );
-        }
-        started.child_pid = fields[1].parse().unwrap();
-        assert_eq!(fields[2].parse::<u32>().unwrap(), started.parent.id());
-        // Measure only once both have stopped touching memory: the child blocked reading
-        // stdin, the parent waiting for the child.
-        wait_until_blocked_in(started.child_pid, libc::SYS_read);
-        wait_until_blocked_in(started.parent_pid(), libc::SYS_wait4);
-        started
-    }
-
-    fn parent_pid(&self) -> i32 {
-        self.parent.id() as i32
-    }
-
-    fn copied_pages(&self) -> Vec<(String, Vec<std::ops::Range<u64>>)> {
-        pages::copied_pages(self.parent_pid(), self.child_pid)
-    }
-}
-
-impl Drop for ForkedPython {
-    fn drop(&mut self) {
-        if self.child_pid > 0 {
-            let _ = kill(Pid::from_raw(self.child_pid), Signal::SIGKILL);
-        }
-        let _ = self.parent.kill();
-        let _ = self.parent.wait();
-        // The child was the parent's to reap; wait until it is gone.
-        for _ in 0..200 {
-            if self.child_pid <= 0 || !Path::new(&format!("/proc/{}", self.child_pid)).exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 /// The census of a child's copied pages, with the checks every census must pass.

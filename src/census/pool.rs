@@ -31,7 +31,7 @@ const MAX_ARENA_INDEX: u32 = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ResolvedType {
     pub category: Category,
-    pub header_offset: u64,
+    pub header_offset: u32,
 }
 
 /// Tells whether an address is a valid type object of the measured process.
@@ -162,13 +162,14 @@ fn free_blocks(pool: &[u8], pool_address: u64, header: &PoolHeader) -> Option<Fr
 /// whose flags put the header exactly there. Other blocks are raw allocations (dict key
 /// tables, small list item arrays, interpreter buffers) or objects parked on an interpreter
 /// free list (reference count 0): "<unidentified>".
+#[inline]
 fn classify_block(block: &[u8], layout: &Layout, resolver: &mut impl TypeResolver) -> Category {
     let last_offset = layout.max_header_offset() as usize;
     let mut offset = 0usize;
     while offset <= last_offset && offset + 16 <= block.len() {
         if plausible_refcount(u64_at(block, offset))
             && let Some(found) = resolver.resolve(u64_at(block, offset + OB_TYPE_OFFSET))
-            && found.header_offset == offset as u64
+            && found.header_offset as usize == offset
         {
             return found.category;
         }
@@ -183,7 +184,15 @@ pub(crate) struct PoolScratch {
     votes: [Vec<(Category, u64)>; MAX_PAGES_PER_POOL],
 }
 
+#[inline]
 fn vote(votes: &mut Vec<(Category, u64)>, category: Category, bytes: u64) {
+    // Neighbouring blocks mostly hold the same type: try the last category first.
+    if let Some((last, total)) = votes.last_mut()
+        && *last == category
+    {
+        *total += bytes;
+        return;
+    }
     match votes.iter_mut().find(|(c, _)| *c == category) {
         Some((_, total)) => *total += bytes,
         None => votes.push((category, bytes)),
@@ -232,28 +241,41 @@ pub(crate) fn decode_pool(
     let Some(free) = free_blocks(pool, pool_address, &header) else {
         return PoolOutcome::Inconsistent;
     };
-    let size = header.block_size_bytes;
+    let size = header.block_size_bytes as usize;
     let carved = header.carved_blocks() as usize;
+    let page_size = page_size_bytes as usize;
     for votes in scratch.votes.iter_mut() {
         votes.clear();
     }
-    for index in 0..layout.blocks_per_pool(size) as usize {
-        let offset = POOL_OVERHEAD_BYTES as usize + index * size as usize;
-        let page = offset / page_size_bytes as usize;
+    // The hot loop: the blocks starting on each selected page, the bytes of each category
+    // summed per page (blocks are counted from those sums once per pool).
+    let blocks = layout.blocks_per_pool(size as u64) as usize;
+    let first_block_at = |page: usize| {
+        (page * page_size)
+            .saturating_sub(POOL_OVERHEAD_BYTES as usize)
+            .div_ceil(size)
+    };
+    for page in 0..(layout.pool_size_bytes / page_size_bytes) as usize {
         if page_mask & (1 << page) == 0 {
             continue;
         }
-        let category = if index >= carved || free.contains(index) {
-            FREE
-        } else {
-            classify_block(&pool[offset..offset + size as usize], layout, resolver)
-        };
-        tally.add_blocks(category, 1, size);
-        vote(&mut scratch.votes[page], category, size);
+        let votes = &mut scratch.votes[page];
+        for index in first_block_at(page)..first_block_at(page + 1).min(blocks) {
+            let category = if index >= carved || free.contains(index) {
+                FREE
+            } else {
+                let offset = POOL_OVERHEAD_BYTES as usize + index * size;
+                classify_block(&pool[offset..offset + size], layout, resolver)
+            };
+            vote(votes, category, size as u64);
+        }
     }
     let pages = (layout.pool_size_bytes / page_size_bytes) as usize;
     for (page, votes) in scratch.votes.iter().enumerate().take(pages) {
         if page_mask & (1 << page) != 0 {
+            for &(category, bytes) in votes {
+                tally.add_blocks(category, bytes / size as u64, size as u64);
+            }
             tally.add_page(winner(votes));
         }
     }

@@ -1,20 +1,20 @@
 //! From the caller's page runs to decoded pools, streaming: pools come in address order and
-//! are read in batches (the pagemap first, then the headers, then each pool whose header is
-//! consistent up to its last carved page, neighbouring pools coalesced into one read), so
-//! memory stays bounded by one batch whatever the number of pages.
+//! are read in batches (the pagemap first, then the present pages of every pool whose header
+//! page is present, neighbouring pools coalesced into one read), so memory stays bounded by
+//! one batch whatever the number of pages.
 
 use std::ops::Range;
 
-use super::layout::{Layout, POOL_OVERHEAD_BYTES};
+use super::layout::Layout;
 use super::pool::{
-    MAX_PAGES_PER_POOL, PoolHeader, PoolOutcome, PoolScratch, TypeResolver, decode_pool,
-    parse_pool_header,
+    MAX_PAGES_PER_POOL, PoolOutcome, PoolScratch, TypeResolver, decode_pool, parse_pool_header,
 };
 use super::remote::{RemoteProcess, Residence};
 use super::tally::Tally;
 
-/// Pools per batch: 4 MiB of 16 KiB pools, 1 MiB of 4 KiB ones.
-const BATCH_POOLS: usize = 256;
+/// Pools per batch: 512 KiB of 16 KiB pools, so the bytes just read are decoded while still
+/// in the CPU cache, and memory stays small.
+const BATCH_POOLS: usize = 32;
 
 /// A pool the input touches: which of its pages are in the input, and their region labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,6 @@ pub(crate) struct Scanner<'a> {
     pub layout: Layout,
     pub page_size_bytes: u64,
     batch: Vec<PoolPages>,
-    headers: Vec<u8>,
     pools: Vec<u8>,
     readable: Vec<bool>,
     residences: Vec<Residence>,
@@ -153,7 +152,6 @@ impl<'a> Scanner<'a> {
             layout,
             page_size_bytes,
             batch: Vec::with_capacity(BATCH_POOLS),
-            headers: vec![0; BATCH_POOLS * POOL_OVERHEAD_BYTES as usize],
             pools: vec![0; BATCH_POOLS * layout.pool_size_bytes as usize],
             readable: Vec::with_capacity(BATCH_POOLS),
             residences: Vec::new(),
@@ -204,7 +202,6 @@ impl<'a> Scanner<'a> {
         let pool_size = self.layout.pool_size_bytes as usize;
         let page_size = self.page_size_bytes as usize;
         let pages_per_pool = pool_size / page_size;
-        let header_bytes = POOL_OVERHEAD_BYTES as usize;
         let batch = std::mem::take(&mut self.batch);
 
         // A pool lies inside one private writable mapping; anything else is not pymalloc.
@@ -241,52 +238,31 @@ impl<'a> Scanner<'a> {
             first = end;
         }
 
-        // 1. Headers, where the header page is present: a pool in use always has it.
+        // One read of every present page of the pools whose header page is present (a pool
+        // in use always has it), neighbours coalesced; absent pages are zeros.
         let mut spans: Vec<(u64, usize, usize)> = Vec::with_capacity(candidates.len());
-        let mut with_header: Vec<(usize, &PoolPages)> = Vec::with_capacity(candidates.len());
+        let mut slots: Vec<(usize, &PoolPages, Range<usize>)> =
+            Vec::with_capacity(candidates.len());
         for (k, pool) in candidates.iter().enumerate() {
-            match residences[k * pages_per_pool] {
-                Residence::Present => {
-                    spans.push((pool.pool_address, header_bytes, spans.len() * header_bytes));
-                    with_header.push((k, pool));
+            let pages = &residences[k * pages_per_pool..(k + 1) * pages_per_pool];
+            match pages[0] {
+                Residence::Present => {}
+                Residence::Swapped => {
+                    tally.pages_unreadable += pool.pages();
+                    continue;
                 }
-                Residence::Swapped => tally.pages_unreadable += pool.pages(),
-                Residence::Absent => self.not_pymalloc(pool, tally),
+                Residence::Absent => {
+                    self.not_pymalloc(pool, tally);
+                    continue;
+                }
             }
-        }
-        self.process
-            .read_spans(&spans, &mut self.headers, &mut self.readable);
-        let mut valid: Vec<(usize, &PoolPages, PoolHeader)> = Vec::with_capacity(spans.len());
-        for (index, (k, pool)) in with_header.into_iter().enumerate() {
-            let header = &self.headers[index * header_bytes..(index + 1) * header_bytes];
-            if !self.readable[index] {
-                tally.pages_unreadable += pool.pages();
-            } else if let Some(parsed) = parse_pool_header(header, pool.pool_address, &self.layout)
-            {
-                valid.push((k, pool, parsed));
-            } else {
-                self.not_pymalloc(pool, tally);
-            }
-        }
-
-        // 2. Each valid pool up to its last carved page (beyond it lie only never-used
-        // blocks): present pages read, neighbours coalesced; absent pages are zeros; a
-        // swapped page makes the pool unreadable.
-        spans.clear();
-        let mut decodable: Vec<(&PoolPages, usize, Range<usize>)> = Vec::with_capacity(valid.len());
-        for (k, pool, header) in valid {
-            let extent_pages = (header.nextoffset as usize).div_ceil(page_size);
-            let pages = &residences[k * pages_per_pool..k * pages_per_pool + extent_pages];
-            if pages.contains(&Residence::Swapped) {
-                tally.pages_unreadable += pool.pages();
-                continue;
-            }
-            let slot = decodable.len() * pool_size;
+            let slot = slots.len() * pool_size;
             let before = spans.len();
             let mut joins_previous = false;
             for (page, residence) in pages.iter().enumerate() {
                 let offset = slot + page * page_size;
-                if *residence == Residence::Absent {
+                if *residence != Residence::Present {
+                    // Swapped pages matter only below the pool's last carved block: see below.
                     self.pools[offset..offset + page_size].fill(0);
                     continue;
                 }
@@ -304,17 +280,30 @@ impl<'a> Scanner<'a> {
             // The spans this pool's bytes come from, the first shared with the previous pool
             // when their reads were coalesced.
             let spans_of_pool = before - usize::from(joins_previous)..spans.len();
-            decodable.push((pool, slot, spans_of_pool));
+            slots.push((k, pool, spans_of_pool));
         }
         self.process
             .read_spans(&spans, &mut self.pools, &mut self.readable);
-        for (pool, slot, spans_of_pool) in decodable {
+        for (index, (k, pool, spans_of_pool)) in slots.into_iter().enumerate() {
             if !self.readable[spans_of_pool].iter().all(|ok| *ok) {
                 tally.pages_unreadable += pool.pages();
                 continue;
             }
+            let bytes = &self.pools[index * pool_size..(index + 1) * pool_size];
+            let Some(header) = parse_pool_header(bytes, pool.pool_address, &self.layout) else {
+                self.not_pymalloc(pool, tally);
+                continue;
+            };
+            // Only pages up to the last carved block are decoded (beyond lie never-used
+            // blocks): a swapped page there leaves the pool unknown.
+            let extent_pages = (header.nextoffset as usize).div_ceil(page_size);
+            let pages = &residences[k * pages_per_pool..k * pages_per_pool + extent_pages];
+            if pages.contains(&Residence::Swapped) {
+                tally.pages_unreadable += pool.pages();
+                continue;
+            }
             let outcome = decode_pool(
-                &self.pools[slot..slot + pool_size],
+                bytes,
                 pool.pool_address,
                 pool.page_mask,
                 self.page_size_bytes,
@@ -324,7 +313,8 @@ impl<'a> Scanner<'a> {
                 tally,
             );
             if outcome != PoolOutcome::Decoded {
-                // The header was consistent a moment ago: the pool changed while read.
+                // A consistent header with an inconsistent free list: the pool changed while
+                // it was read.
                 tally.pages_inconsistent += pool.pages();
             }
         }

@@ -71,7 +71,9 @@ pub(crate) struct TypeTable<M: RemoteMemory> {
     /// Metatypes validated on the way (flags checked by the caller).
     facts: AddressMap<Option<TypeFacts>>,
     names: Vec<String>,
-    last: Option<(u64, Option<ResolvedType>)>,
+    /// The last address resolved and its answer (address 0 never resolves).
+    last_address: u64,
+    last_found: Option<ResolvedType>,
 }
 
 impl<M: RemoteMemory> TypeTable<M> {
@@ -91,7 +93,8 @@ impl<M: RemoteMemory> TypeTable<M> {
             rejections: 0,
             facts: AddressMap::default(),
             names: Vec::new(),
-            last: None,
+            last_address: 0,
+            last_found: None,
         };
         // An exported `PyType_Type` that does not check out (a wrong load bias, say) would
         // reject every type: fall back to finding `type` by its self-reference.
@@ -198,12 +201,20 @@ impl<M: RemoteMemory> TypeTable<M> {
 }
 
 impl<M: RemoteMemory> TypeResolver for TypeTable<M> {
+    /// Neighbouring blocks mostly hold one type: the last answer is checked inline first.
+    #[inline]
     fn resolve(&mut self, type_address: u64) -> Option<ResolvedType> {
-        if let Some((address, found)) = self.last
-            && address == type_address
-        {
-            return found;
+        if type_address == self.last_address {
+            self.last_found
+        } else {
+            self.resolve_and_remember(type_address)
         }
+    }
+}
+
+impl<M: RemoteMemory> TypeTable<M> {
+    #[inline(never)]
+    fn resolve_and_remember(&mut self, type_address: u64) -> Option<ResolvedType> {
         let found = match self.resolved.get(&type_address) {
             Some(found) => *found,
             None => {
@@ -211,7 +222,7 @@ impl<M: RemoteMemory> TypeResolver for TypeTable<M> {
                     self.names.push(facts.name);
                     ResolvedType {
                         category: FIRST_TYPE + self.names.len() as Category - 1,
-                        header_offset: self.layout.header_offset(facts.flags),
+                        header_offset: self.layout.header_offset(facts.flags) as u32,
                     }
                 });
                 if found.is_none() {
@@ -226,7 +237,8 @@ impl<M: RemoteMemory> TypeResolver for TypeTable<M> {
                 found
             }
         };
-        self.last = Some((type_address, found));
+        self.last_address = type_address;
+        self.last_found = found;
         found
     }
 }
