@@ -229,8 +229,13 @@ pub fn take_census(
 
     let mut reader = open()?;
     let mut tally = Tally::default();
-    let mut scanner = Scanner::new(&mut reader, &mappings, layout, page_size_bytes);
+    let scanner = Scanner {
+        mappings: &mappings,
+        layout,
+        page_size_bytes,
+    };
     let pages_examined = scanner.scan(
+        &mut reader,
         PoolsOf::new(&runs, layout.pool_size_bytes, page_size_bytes),
         &mut type_table,
         &mut tally,

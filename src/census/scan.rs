@@ -4,6 +4,7 @@
 //! one batch whatever the number of pages.
 
 use std::ops::Range;
+use std::sync::mpsc;
 
 use super::layout::Layout;
 use super::pool::{
@@ -125,55 +126,89 @@ pub(crate) struct Mapping {
     pub private_writable: bool,
 }
 
-/// Reads and decodes pools batch by batch; reusable buffers live here.
+/// What the reading stage decided for a pool of a batch.
+enum Fate {
+    NotPymalloc,
+    Unreadable,
+    /// Read into slot `slot` of the batch's bytes from `spans`; `candidate` indexes its
+    /// pages' residences.
+    Read {
+        slot: usize,
+        candidate: usize,
+        spans: Range<usize>,
+    },
+}
+
+/// One batch of pools as read: the buffers travel between the reading and decoding threads.
+struct ReadBatch {
+    pools: Vec<PoolPages>,
+    fates: Vec<Fate>,
+    residences: Vec<Residence>,
+    bytes: Vec<u8>,
+    readable: Vec<bool>,
+}
+
+impl ReadBatch {
+    fn new(pool_size_bytes: u64) -> Self {
+        ReadBatch {
+            pools: Vec::with_capacity(BATCH_POOLS),
+            fates: Vec::with_capacity(BATCH_POOLS),
+            residences: Vec::new(),
+            bytes: vec![0; BATCH_POOLS * pool_size_bytes as usize],
+            readable: Vec::with_capacity(BATCH_POOLS),
+        }
+    }
+}
+
+/// The process's mappings and the geometry, shared by both stages.
 pub(crate) struct Scanner<'a> {
-    pub process: &'a mut RemoteProcess,
     /// Every mapping of the process, sorted by address.
     pub mappings: &'a [Mapping],
     pub layout: Layout,
     pub page_size_bytes: u64,
-    batch: Vec<PoolPages>,
-    pools: Vec<u8>,
-    readable: Vec<bool>,
-    residences: Vec<Residence>,
-    scratch: PoolScratch,
 }
 
-impl<'a> Scanner<'a> {
-    pub(crate) fn new(
-        process: &'a mut RemoteProcess,
-        mappings: &'a [Mapping],
-        layout: Layout,
-        page_size_bytes: u64,
-    ) -> Self {
-        Scanner {
-            process,
-            mappings,
-            layout,
-            page_size_bytes,
-            batch: Vec::with_capacity(BATCH_POOLS),
-            pools: vec![0; BATCH_POOLS * layout.pool_size_bytes as usize],
-            readable: Vec::with_capacity(BATCH_POOLS),
-            residences: Vec::new(),
-            scratch: PoolScratch::default(),
-        }
-    }
-
-    /// Decodes every pool of `pools` into `tally`; returns the pages examined.
+impl Scanner<'_> {
+    /// Reads and decodes every pool of `pools` into `tally`, reading the next batch on a
+    /// second thread while this one decodes; returns the pages examined.
     pub(crate) fn scan(
-        &mut self,
-        pools: impl Iterator<Item = PoolPages>,
+        &self,
+        process: &mut RemoteProcess,
+        pools: impl Iterator<Item = PoolPages> + Send,
         resolver: &mut impl TypeResolver,
         tally: &mut Tally,
     ) -> u64 {
-        let mut examined = 0;
-        let mut pools = pools.peekable();
-        while pools.peek().is_some() {
-            self.batch.clear();
-            self.batch.extend(pools.by_ref().take(BATCH_POOLS));
-            examined += self.batch.iter().map(PoolPages::pages).sum::<u64>();
-            self.scan_batch(resolver, tally);
+        let (full_sender, full) = mpsc::sync_channel::<ReadBatch>(1);
+        let (empty_sender, empty) = mpsc::sync_channel::<ReadBatch>(2);
+        for _ in 0..2 {
+            empty_sender
+                .send(ReadBatch::new(self.layout.pool_size_bytes))
+                .expect("room for two batches");
         }
+        let mut examined = 0;
+        let mut scratch = PoolScratch::default();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut pools = pools.peekable();
+                while pools.peek().is_some() {
+                    let Ok(mut batch) = empty.recv() else {
+                        return;
+                    };
+                    batch.pools.clear();
+                    batch.pools.extend(pools.by_ref().take(BATCH_POOLS));
+                    self.read_batch(process, &mut batch);
+                    if full_sender.send(batch).is_err() {
+                        return;
+                    }
+                }
+            });
+            for batch in full {
+                examined += batch.pools.iter().map(PoolPages::pages).sum::<u64>();
+                self.decode_batch(&batch, resolver, &mut scratch, tally);
+                // The reader may have finished: a batch nobody will fill is dropped.
+                let _ = empty_sender.send(batch);
+            }
+        });
         examined
     }
 
@@ -198,72 +233,67 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn scan_batch(&mut self, resolver: &mut impl TypeResolver, tally: &mut Tally) {
+    /// The reading stage: which pools can be pymalloc pools (inside one private writable
+    /// mapping, header page present: a pool in use always has it), the pagemap of their
+    /// pages, and one read of every present page, neighbours coalesced; absent pages are
+    /// zeros.
+    fn read_batch(&self, process: &mut RemoteProcess, batch: &mut ReadBatch) {
         let pool_size = self.layout.pool_size_bytes as usize;
         let page_size = self.page_size_bytes as usize;
         let pages_per_pool = pool_size / page_size;
-        let batch = std::mem::take(&mut self.batch);
-
-        // A pool lies inside one private writable mapping; anything else is not pymalloc.
-        let mut candidates: Vec<&PoolPages> = Vec::with_capacity(batch.len());
-        for pool in &batch {
+        batch.fates.clear();
+        batch.residences.clear();
+        let mut candidates: Vec<usize> = Vec::with_capacity(batch.pools.len());
+        for (index, pool) in batch.pools.iter().enumerate() {
             let inside = self.mapping_of(pool.pool_address).is_some_and(|m| {
                 m.private_writable && pool.pool_address + pool_size as u64 <= m.range.end
             });
+            batch.fates.push(Fate::NotPymalloc);
             if inside {
-                candidates.push(pool);
-            } else {
-                self.not_pymalloc(pool, tally);
+                candidates.push(index);
             }
         }
-
-        // Which pages of the candidate pools are present, one pagemap read per run of
-        // adjacent pools: `residences[k * pages_per_pool + page]` for candidate k.
-        let mut residences = std::mem::take(&mut self.residences);
-        residences.clear();
+        // One pagemap read per run of adjacent candidate pools.
         let mut first = 0;
         while first < candidates.len() {
             let mut end = first + 1;
             while end < candidates.len()
-                && candidates[end].pool_address
-                    == candidates[end - 1].pool_address + pool_size as u64
+                && batch.pools[candidates[end]].pool_address
+                    == batch.pools[candidates[end - 1]].pool_address + pool_size as u64
             {
                 end += 1;
             }
-            self.process.residences(
-                candidates[first].pool_address,
+            process.residences(
+                batch.pools[candidates[first]].pool_address,
                 (end - first) * pages_per_pool,
-                &mut residences,
+                &mut batch.residences,
             );
             first = end;
         }
-
-        // One read of every present page of the pools whose header page is present (a pool
-        // in use always has it), neighbours coalesced; absent pages are zeros.
         let mut spans: Vec<(u64, usize, usize)> = Vec::with_capacity(candidates.len());
-        let mut slots: Vec<(usize, &PoolPages, Range<usize>)> =
-            Vec::with_capacity(candidates.len());
-        for (k, pool) in candidates.iter().enumerate() {
-            let pages = &residences[k * pages_per_pool..(k + 1) * pages_per_pool];
+        let mut slots = 0;
+        for (candidate, &index) in candidates.iter().enumerate() {
+            let pool = &batch.pools[index];
+            let pages =
+                &batch.residences[candidate * pages_per_pool..(candidate + 1) * pages_per_pool];
             match pages[0] {
                 Residence::Present => {}
                 Residence::Swapped => {
-                    tally.pages_unreadable += pool.pages();
+                    batch.fates[index] = Fate::Unreadable;
                     continue;
                 }
-                Residence::Absent => {
-                    self.not_pymalloc(pool, tally);
-                    continue;
-                }
+                Residence::Absent => continue,
             }
-            let slot = slots.len() * pool_size;
+            let slot = slots * pool_size;
+            slots += 1;
             let before = spans.len();
             let mut joins_previous = false;
             for (page, residence) in pages.iter().enumerate() {
                 let offset = slot + page * page_size;
                 if *residence != Residence::Present {
-                    // Swapped pages matter only below the pool's last carved block: see below.
-                    self.pools[offset..offset + page_size].fill(0);
+                    // Swapped pages matter only below the pool's last carved block: see
+                    // `decode_batch`.
+                    batch.bytes[offset..offset + page_size].fill(0);
                     continue;
                 }
                 let address = pool.pool_address + (page * page_size) as u64;
@@ -277,19 +307,48 @@ impl<'a> Scanner<'a> {
                     _ => spans.push((address, page_size, offset)),
                 }
             }
-            // The spans this pool's bytes come from, the first shared with the previous pool
-            // when their reads were coalesced.
-            let spans_of_pool = before - usize::from(joins_previous)..spans.len();
-            slots.push((k, pool, spans_of_pool));
+            // The first span is shared with the previous pool when their reads coalesced.
+            batch.fates[index] = Fate::Read {
+                slot,
+                candidate,
+                spans: before - usize::from(joins_previous)..spans.len(),
+            };
         }
-        self.process
-            .read_spans(&spans, &mut self.pools, &mut self.readable);
-        for (index, (k, pool, spans_of_pool)) in slots.into_iter().enumerate() {
-            if !self.readable[spans_of_pool].iter().all(|ok| *ok) {
+        process.read_spans(&spans, &mut batch.bytes, &mut batch.readable);
+    }
+
+    /// The decoding stage.
+    fn decode_batch(
+        &self,
+        batch: &ReadBatch,
+        resolver: &mut impl TypeResolver,
+        scratch: &mut PoolScratch,
+        tally: &mut Tally,
+    ) {
+        let pool_size = self.layout.pool_size_bytes as usize;
+        let page_size = self.page_size_bytes as usize;
+        let pages_per_pool = pool_size / page_size;
+        for (pool, fate) in batch.pools.iter().zip(&batch.fates) {
+            let (slot, candidate, spans) = match fate {
+                Fate::NotPymalloc => {
+                    self.not_pymalloc(pool, tally);
+                    continue;
+                }
+                Fate::Unreadable => {
+                    tally.pages_unreadable += pool.pages();
+                    continue;
+                }
+                Fate::Read {
+                    slot,
+                    candidate,
+                    spans,
+                } => (*slot, *candidate, spans.clone()),
+            };
+            if !batch.readable[spans].iter().all(|ok| *ok) {
                 tally.pages_unreadable += pool.pages();
                 continue;
             }
-            let bytes = &self.pools[index * pool_size..(index + 1) * pool_size];
+            let bytes = &batch.bytes[slot..slot + pool_size];
             let Some(header) = parse_pool_header(bytes, pool.pool_address, &self.layout) else {
                 self.not_pymalloc(pool, tally);
                 continue;
@@ -297,8 +356,9 @@ impl<'a> Scanner<'a> {
             // Only pages up to the last carved block are decoded (beyond lie never-used
             // blocks): a swapped page there leaves the pool unknown.
             let extent_pages = (header.nextoffset as usize).div_ceil(page_size);
-            let pages = &residences[k * pages_per_pool..k * pages_per_pool + extent_pages];
-            if pages.contains(&Residence::Swapped) {
+            let first_page = candidate * pages_per_pool;
+            if batch.residences[first_page..first_page + extent_pages].contains(&Residence::Swapped)
+            {
                 tally.pages_unreadable += pool.pages();
                 continue;
             }
@@ -309,7 +369,7 @@ impl<'a> Scanner<'a> {
                 self.page_size_bytes,
                 &self.layout,
                 resolver,
-                &mut self.scratch,
+                scratch,
                 tally,
             );
             if outcome != PoolOutcome::Decoded {
@@ -318,8 +378,6 @@ impl<'a> Scanner<'a> {
                 tally.pages_inconsistent += pool.pages();
             }
         }
-        self.residences = residences;
-        self.batch = batch;
     }
 }
 
