@@ -9,13 +9,15 @@
 //! - Measuring engines: [`orchestrator`] (scenarios, over the phase protocol) and [`follow`]
 //!   (`memlab run`, any process tree), both on the shared layer [`measure`].
 //! - [`scenario`]: the catalog, each definition with its claims.
-//! - [`workload`]: what runs inside the measured processes (the native workloads).
+//! - [`workload`]: what runs inside the measured processes (the native workloads);
+//!   [`census`]: the Python objects on a child's pages, read from outside the process.
 //! - [`result`]: the result JSON, the public contract.
 //! - At the bottom: [`protocol`] (the phase protocol), [`kernel`] (everything read from
 //!   `/proc` and `/sys`), [`python`] (finding interpreters), [`output`] (safe writes),
 //!   [`units`], [`error`].
 
 pub mod batch;
+pub mod census;
 pub mod cli;
 pub mod commands;
 pub mod compare;
