@@ -1,0 +1,252 @@
+//! Scanning children against their parent: the parent's pagemap is read once
+//! per chunk of address space and compared with every child's.
+
+use std::ops::Range;
+
+use procfs::process::{MemoryPageFlags, PageInfo, PageMap, Process};
+
+use super::probe::probe_own_page;
+use super::regions::{
+    DeclaredPages, MappingKind, has_pmd_mapped_private_writable, is_private, is_private_writable,
+    live_maps, merge_ranges, page_range,
+};
+use super::tally::RegionTally;
+use super::{ChildTruth, DeclaredRegion, PageTruthError, TruthMethod, best_method, on_pid};
+
+/// Pagemap entries fetched per read: 4096 pages cover 16 MiB of address
+/// space in 64 KiB of entries. This bounds memory for huge sparse mappings,
+/// and keeps buffers below glibc's mmap threshold so they reuse the same heap
+/// pages: a measuring parent dirties (and so CoW-copies) fewer of its own.
+/// Larger chunks were not faster.
+pub(super) const CHUNK_PAGES: usize = 1 << 12;
+
+/// Stand-in for a parent page at an address the parent has no private mapping for.
+const ABSENT: PageInfo = PageInfo::MemoryPage(MemoryPageFlags::empty());
+
+/// Page truth for one child of `parent_pid`, with the best available method.
+pub fn compare_child(
+    parent_pid: i32,
+    child_pid: i32,
+    declared: &[DeclaredRegion],
+) -> Result<ChildTruth, PageTruthError> {
+    let mut results = compare_children(parent_pid, &[child_pid], declared)?;
+    results.pop().expect("one result per child")
+}
+
+/// [`compare_child`] with a forced method (e.g. to check the exclusive-bit
+/// estimate against PFNs as root). Fails if the method is unavailable.
+pub fn compare_child_using(
+    parent_pid: i32,
+    child_pid: i32,
+    declared: &[DeclaredRegion],
+    method: TruthMethod,
+) -> Result<ChildTruth, PageTruthError> {
+    let mut results = compare_children_using(parent_pid, &[child_pid], declared, method)?;
+    results.pop().expect("one result per child")
+}
+
+/// Page truth for several children of `parent_pid` in one pass: the parent's
+/// pagemap is read once per address chunk and compared with every child.
+/// The outer error concerns the parent or the method; each child gets its own
+/// result so that one vanished child does not lose the others.
+pub fn compare_children(
+    parent_pid: i32,
+    child_pids: &[i32],
+    declared: &[DeclaredRegion],
+) -> Result<Vec<Result<ChildTruth, PageTruthError>>, PageTruthError> {
+    scan_children(parent_pid, child_pids, declared, best_method()?)
+}
+
+/// [`compare_children`] with a forced method.
+pub fn compare_children_using(
+    parent_pid: i32,
+    child_pids: &[i32],
+    declared: &[DeclaredRegion],
+    method: TruthMethod,
+) -> Result<Vec<Result<ChildTruth, PageTruthError>>, PageTruthError> {
+    let probe = probe_own_page()?;
+    match method {
+        TruthMethod::Pfn if !probe.pfn_visible => Err(PageTruthError::PfnNotVisible),
+        TruthMethod::ExclusiveBit if !probe.exclusive_bit_visible => {
+            Err(PageTruthError::NoPageTruth)
+        }
+        _ => scan_children(parent_pid, child_pids, declared, method),
+    }
+}
+
+/// Walks the union of the children's private writable mappings in address
+/// order, one chunk at a time, so the parent's entries are read only once.
+fn scan_children(
+    parent_pid: i32,
+    child_pids: &[i32],
+    declared: &[DeclaredRegion],
+    method: TruthMethod,
+) -> Result<Vec<Result<ChildTruth, PageTruthError>>, PageTruthError> {
+    let page_size = procfs::page_size();
+    let regions = DeclaredPages::new(declared, page_size);
+
+    let parent = Process::new(parent_pid).map_err(on_pid(parent_pid))?;
+    let parent_ranges: Vec<Range<usize>> = live_maps(parent_pid, &parent)?
+        .iter()
+        .filter(|m| is_private(m))
+        .map(|m| page_range(m, page_size))
+        .collect();
+    let mut parent_pagemap = parent.pagemap().map_err(on_pid(parent_pid))?;
+
+    let mut scans: Vec<Result<ChildScan, PageTruthError>> = child_pids
+        .iter()
+        .map(|&pid| ChildScan::open(pid, page_size, &regions))
+        .collect();
+
+    let mut parent_entries: Vec<PageInfo> = Vec::with_capacity(CHUNK_PAGES);
+    for span in union_of_child_ranges(&scans) {
+        for chunk in chunks(span) {
+            read_parent_chunk(
+                &mut parent_entries,
+                chunk.clone(),
+                &parent_ranges,
+                &mut parent_pagemap,
+                parent_pid,
+            )?;
+            for scan in scans.iter_mut() {
+                if let Ok(child) = scan
+                    && let Err(err) =
+                        child.scan_chunk(chunk.clone(), &parent_entries, method, &regions)
+                {
+                    *scan = Err(err);
+                }
+            }
+        }
+    }
+    Ok(scans
+        .into_iter()
+        .map(|scan| scan.and_then(|child| child.finish(method, page_size, &regions)))
+        .collect())
+}
+
+/// A child's private writable mappings, its pagemap, and running counts.
+struct ChildScan {
+    pid: i32,
+    process: Process,
+    pagemap: PageMap,
+    mappings: Vec<(Range<usize>, MappingKind)>,
+    /// Mappings before this index end before the current chunk.
+    next_mapping: usize,
+    tally: RegionTally,
+}
+
+impl ChildScan {
+    fn open(pid: i32, page_size: u64, regions: &DeclaredPages) -> Result<Self, PageTruthError> {
+        let process = Process::new(pid).map_err(on_pid(pid))?;
+        let mappings = live_maps(pid, &process)?
+            .iter()
+            .filter(|m| is_private_writable(m))
+            .map(|m| (page_range(m, page_size), MappingKind::of(m)))
+            .collect();
+        let pagemap = process.pagemap().map_err(on_pid(pid))?;
+        Ok(ChildScan {
+            pid,
+            process,
+            pagemap,
+            mappings,
+            next_mapping: 0,
+            tally: RegionTally::new(regions.names.len()),
+        })
+    }
+
+    /// Compares this child's pages in `chunk` with the parent's entries for
+    /// the same chunk (`parent[i]` is page `chunk.start + i`). Chunks must come
+    /// in ascending order.
+    fn scan_chunk(
+        &mut self,
+        chunk: Range<usize>,
+        parent: &[PageInfo],
+        method: TruthMethod,
+        regions: &DeclaredPages,
+    ) -> Result<(), PageTruthError> {
+        while self
+            .mappings
+            .get(self.next_mapping)
+            .is_some_and(|(pages, _)| pages.end <= chunk.start)
+        {
+            self.next_mapping += 1;
+        }
+        for (pages, kind) in &self.mappings[self.next_mapping..] {
+            if pages.start >= chunk.end {
+                break;
+            }
+            let overlap = pages.start.max(chunk.start)..pages.end.min(chunk.end);
+            let child = self
+                .pagemap
+                .get_range_info(overlap.clone())
+                .map_err(on_pid(self.pid))?;
+            let in_parent = overlap.start - chunk.start..overlap.end - chunk.start;
+            self.tally
+                .add_pages(overlap, *kind, &child, &parent[in_parent], method, regions);
+        }
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        method: TruthMethod,
+        page_size: u64,
+        regions: &DeclaredPages,
+    ) -> Result<ChildTruth, PageTruthError> {
+        let thp_caveat = match method {
+            TruthMethod::Pfn => false,
+            TruthMethod::ExclusiveBit => has_pmd_mapped_private_writable(self.pid, &self.process)?,
+        };
+        let (total, regions) = self.tally.into_regions(regions);
+        Ok(ChildTruth {
+            exact: method == TruthMethod::Pfn,
+            method,
+            thp_caveat,
+            page_size_bytes: page_size,
+            total,
+            regions,
+        })
+    }
+}
+
+/// Fills `entries` with the parent's pagemap over `chunk`, reading only where
+/// the parent has a private mapping; elsewhere the parent counts as absent.
+fn read_parent_chunk(
+    entries: &mut Vec<PageInfo>,
+    chunk: Range<usize>,
+    parent_ranges: &[Range<usize>],
+    pagemap: &mut PageMap,
+    parent_pid: i32,
+) -> Result<(), PageTruthError> {
+    entries.clear();
+    entries.resize(chunk.len(), ABSENT);
+    let first = parent_ranges.partition_point(|r| r.end <= chunk.start);
+    for range in &parent_ranges[first..] {
+        if range.start >= chunk.end {
+            break;
+        }
+        let overlap = range.start.max(chunk.start)..range.end.min(chunk.end);
+        let read = pagemap
+            .get_range_info(overlap.clone())
+            .map_err(on_pid(parent_pid))?;
+        entries[overlap.start - chunk.start..overlap.end - chunk.start].copy_from_slice(&read);
+    }
+    Ok(())
+}
+
+/// Sorted, merged page ranges covering every mapping of the readable children.
+fn union_of_child_ranges(scans: &[Result<ChildScan, PageTruthError>]) -> Vec<Range<usize>> {
+    merge_ranges(
+        scans
+            .iter()
+            .flatten()
+            .flat_map(|scan| scan.mappings.iter().map(|(pages, _)| pages.clone()))
+            .collect(),
+    )
+}
+
+pub(super) fn chunks(span: Range<usize>) -> impl Iterator<Item = Range<usize>> {
+    span.clone()
+        .step_by(CHUNK_PAGES)
+        .map(move |start| start..(start + CHUNK_PAGES).min(span.end))
+}
