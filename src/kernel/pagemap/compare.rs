@@ -3,9 +3,10 @@
 
 use std::ops::Range;
 
-use procfs::process::{MemoryPageFlags, PageInfo, PageMap, Process};
+use procfs::process::{MemoryPageFlags, PageInfo, Process};
 
 use super::probe::probe_own_page;
+use super::reader::PagemapReader;
 use super::regions::{
     DeclaredPages, MappingKind, has_pmd_mapped_private_writable, is_private, is_private_writable,
     live_maps, merge_ranges, page_range,
@@ -91,7 +92,7 @@ fn scan_children(
         .filter(|m| is_private(m))
         .map(|m| page_range(m, page_size))
         .collect();
-    let mut parent_pagemap = parent.pagemap().map_err(on_pid(parent_pid))?;
+    let parent_pagemap = PagemapReader::open(parent_pid, &parent)?;
 
     let mut scans: Vec<Result<ChildScan, PageTruthError>> = child_pids
         .iter()
@@ -99,19 +100,24 @@ fn scan_children(
         .collect();
 
     let mut parent_entries: Vec<PageInfo> = Vec::with_capacity(CHUNK_PAGES);
+    let mut child_entries: Vec<PageInfo> = Vec::with_capacity(CHUNK_PAGES);
     for span in union_of_child_ranges(&scans) {
         for chunk in chunks(span) {
             read_parent_chunk(
                 &mut parent_entries,
                 chunk.clone(),
                 &parent_ranges,
-                &mut parent_pagemap,
-                parent_pid,
+                &parent_pagemap,
             )?;
             for scan in scans.iter_mut() {
                 if let Ok(child) = scan
-                    && let Err(err) =
-                        child.scan_chunk(chunk.clone(), &parent_entries, method, &regions)
+                    && let Err(err) = child.scan_chunk(
+                        chunk.clone(),
+                        &parent_entries,
+                        &mut child_entries,
+                        method,
+                        &regions,
+                    )
                 {
                     *scan = Err(err);
                 }
@@ -128,7 +134,7 @@ fn scan_children(
 struct ChildScan {
     pid: i32,
     process: Process,
-    pagemap: PageMap,
+    pagemap: PagemapReader,
     mappings: Vec<(Range<usize>, MappingKind)>,
     /// Mappings before this index end before the current chunk.
     next_mapping: usize,
@@ -143,7 +149,7 @@ impl ChildScan {
             .filter(|m| is_private_writable(m))
             .map(|m| (page_range(m, page_size), MappingKind::of(m)))
             .collect();
-        let pagemap = process.pagemap().map_err(on_pid(pid))?;
+        let pagemap = PagemapReader::open(pid, &process)?;
         Ok(ChildScan {
             pid,
             process,
@@ -156,11 +162,12 @@ impl ChildScan {
 
     /// Compares this child's pages in `chunk` with the parent's entries for
     /// the same chunk (`parent[i]` is page `chunk.start + i`). Chunks must come
-    /// in ascending order.
+    /// in ascending order. `child` is scratch space for the child's entries.
     fn scan_chunk(
         &mut self,
         chunk: Range<usize>,
         parent: &[PageInfo],
+        child: &mut Vec<PageInfo>,
         method: TruthMethod,
         regions: &DeclaredPages,
     ) -> Result<(), PageTruthError> {
@@ -176,13 +183,12 @@ impl ChildScan {
                 break;
             }
             let overlap = pages.start.max(chunk.start)..pages.end.min(chunk.end);
-            let child = self
-                .pagemap
-                .get_range_info(overlap.clone())
-                .map_err(on_pid(self.pid))?;
+            child.clear();
+            child.resize(overlap.len(), ABSENT);
+            self.pagemap.read_into(overlap.start, child)?;
             let in_parent = overlap.start - chunk.start..overlap.end - chunk.start;
             self.tally
-                .add_pages(overlap, *kind, &child, &parent[in_parent], method, regions);
+                .add_pages(overlap, *kind, child, &parent[in_parent], method, regions);
         }
         Ok(())
     }
@@ -215,8 +221,7 @@ fn read_parent_chunk(
     entries: &mut Vec<PageInfo>,
     chunk: Range<usize>,
     parent_ranges: &[Range<usize>],
-    pagemap: &mut PageMap,
-    parent_pid: i32,
+    pagemap: &PagemapReader,
 ) -> Result<(), PageTruthError> {
     entries.clear();
     entries.resize(chunk.len(), ABSENT);
@@ -226,10 +231,10 @@ fn read_parent_chunk(
             break;
         }
         let overlap = range.start.max(chunk.start)..range.end.min(chunk.end);
-        let read = pagemap
-            .get_range_info(overlap.clone())
-            .map_err(on_pid(parent_pid))?;
-        entries[overlap.start - chunk.start..overlap.end - chunk.start].copy_from_slice(&read);
+        pagemap.read_into(
+            overlap.start,
+            &mut entries[overlap.start - chunk.start..overlap.end - chunk.start],
+        )?;
     }
     Ok(())
 }

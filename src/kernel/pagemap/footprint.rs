@@ -4,8 +4,9 @@
 use procfs::KPageCount;
 use procfs::process::{MMapPath, MemoryPageFlags, PageInfo, Pfn, Process};
 
-use super::compare::chunks;
+use super::compare::{CHUNK_PAGES, chunks};
 use super::probe::probe_own_page;
+use super::reader::PagemapReader;
 use super::regions::{live_maps, page_range};
 use super::{PageTruthError, TreeFootprint, on_pid};
 
@@ -47,15 +48,19 @@ fn footprint(
     let mut frames = FrameCounts::default();
     let mut pages_examined = 0;
     let mut swapped_pages = 0;
+    let mut entries: Vec<PageInfo> = Vec::with_capacity(CHUNK_PAGES);
     for &pid in &pids {
         let process = Process::new(pid).map_err(on_pid(pid))?;
-        let mut pagemap = process.pagemap().map_err(on_pid(pid))?;
+        let pagemap = PagemapReader::open(pid, &process)?;
         for map in live_maps(pid, &process)? {
             if map.pathname == MMapPath::Vsyscall {
                 continue;
             }
             for chunk in chunks(page_range(&map, page_size)) {
-                for entry in pagemap.get_range_info(chunk).map_err(on_pid(pid))? {
+                entries.clear();
+                entries.resize(chunk.len(), PageInfo::MemoryPage(MemoryPageFlags::empty()));
+                pagemap.read_into(chunk.start, &mut entries)?;
+                for &entry in &entries {
                     match entry {
                         PageInfo::MemoryPage(flags) if flags.contains(MemoryPageFlags::PRESENT) => {
                             pages_examined += 1;

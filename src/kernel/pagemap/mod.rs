@@ -11,6 +11,7 @@
 //!   exclusive bit) and so which [`TruthMethod`] is available.
 //! - `regions` selects the mappings to examine and maps declared regions and
 //!   mapping kinds (heap, stack, anon, file, other) to page slots.
+//! - `reader` reads pagemap entries, one large `pread` per batch, decoded by procfs.
 //! - `compare` walks the children's private writable mappings chunk by chunk, reads the
 //!   parent's and each child's pagemap entries over the chunk and hands the pairs to
 //! - `tally`, the pure part: it classifies each (child entry, parent entry) pair into
@@ -20,6 +21,7 @@
 mod compare;
 mod footprint;
 mod probe;
+mod reader;
 mod regions;
 mod tally;
 

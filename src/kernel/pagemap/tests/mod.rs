@@ -4,6 +4,7 @@
 
 mod compare;
 mod footprint;
+mod reader;
 mod tally;
 
 use nix::sys::signal::{Signal, kill};
