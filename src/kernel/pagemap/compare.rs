@@ -11,8 +11,11 @@ use super::regions::{
     DeclaredPages, MappingKind, has_pmd_mapped_private_writable, is_private, is_private_writable,
     live_maps, merge_ranges, page_range,
 };
-use super::tally::RegionTally;
-use super::{ChildTruth, DeclaredRegion, PageTruthError, TruthMethod, best_method, on_pid};
+use super::tally::{PageListSink, PageRunLists, RegionTally};
+use super::{
+    ChildComparison, ChildTruth, CompareOptions, DeclaredRegion, PageTruthError, TruthMethod,
+    best_method, on_pid,
+};
 
 /// Pagemap entries fetched per read: 4096 pages cover 16 MiB of address
 /// space in 64 KiB of entries. This bounds memory for huge sparse mappings,
@@ -55,7 +58,10 @@ pub fn compare_children(
     child_pids: &[i32],
     declared: &[DeclaredRegion],
 ) -> Result<Vec<Result<ChildTruth, PageTruthError>>, PageTruthError> {
-    scan_children(parent_pid, child_pids, declared, best_method()?)
+    let options = CompareOptions::default();
+    truths_only(compare_children_with(
+        parent_pid, child_pids, declared, &options,
+    )?)
 }
 
 /// [`compare_children`] with a forced method.
@@ -65,24 +71,64 @@ pub fn compare_children_using(
     declared: &[DeclaredRegion],
     method: TruthMethod,
 ) -> Result<Vec<Result<ChildTruth, PageTruthError>>, PageTruthError> {
+    let options = CompareOptions {
+        method: Some(method),
+        ..CompareOptions::default()
+    };
+    truths_only(compare_children_with(
+        parent_pid, child_pids, declared, &options,
+    )?)
+}
+
+/// [`compare_children`] with options: a forced method, page lists.
+pub fn compare_children_with(
+    parent_pid: i32,
+    child_pids: &[i32],
+    declared: &[DeclaredRegion],
+    options: &CompareOptions,
+) -> Result<Vec<Result<ChildComparison, PageTruthError>>, PageTruthError> {
+    let method = usable_method(options.method)?;
+    if options.page_lists {
+        scan_children::<PageRunLists>(parent_pid, child_pids, declared, method)
+    } else {
+        scan_children::<()>(parent_pid, child_pids, declared, method)
+    }
+}
+
+/// The method asked for if this process can use it, else the best one.
+fn usable_method(asked: Option<TruthMethod>) -> Result<TruthMethod, PageTruthError> {
+    let Some(method) = asked else {
+        return best_method();
+    };
     let probe = probe_own_page()?;
     match method {
         TruthMethod::Pfn if !probe.pfn_visible => Err(PageTruthError::PfnNotVisible),
         TruthMethod::ExclusiveBit if !probe.exclusive_bit_visible => {
             Err(PageTruthError::NoPageTruth)
         }
-        _ => scan_children(parent_pid, child_pids, declared, method),
+        _ => Ok(method),
     }
+}
+
+type ChildResults<T> = Vec<Result<T, PageTruthError>>;
+
+fn truths_only(
+    results: ChildResults<ChildComparison>,
+) -> Result<ChildResults<ChildTruth>, PageTruthError> {
+    Ok(results
+        .into_iter()
+        .map(|result| result.map(|comparison| comparison.truth))
+        .collect())
 }
 
 /// Walks the union of the children's private writable mappings in address
 /// order, one chunk at a time, so the parent's entries are read only once.
-fn scan_children(
+fn scan_children<L: PageListSink>(
     parent_pid: i32,
     child_pids: &[i32],
     declared: &[DeclaredRegion],
     method: TruthMethod,
-) -> Result<Vec<Result<ChildTruth, PageTruthError>>, PageTruthError> {
+) -> Result<ChildResults<ChildComparison>, PageTruthError> {
     let page_size = procfs::page_size();
     let regions = DeclaredPages::new(declared, page_size);
 
@@ -94,7 +140,7 @@ fn scan_children(
         .collect();
     let parent_pagemap = PagemapReader::open(parent_pid, &parent)?;
 
-    let mut scans: Vec<Result<ChildScan, PageTruthError>> = child_pids
+    let mut scans: Vec<Result<ChildScan<L>, PageTruthError>> = child_pids
         .iter()
         .map(|&pid| ChildScan::open(pid, page_size, &regions))
         .collect();
@@ -131,17 +177,17 @@ fn scan_children(
 }
 
 /// A child's private writable mappings, its pagemap, and running counts.
-struct ChildScan {
+struct ChildScan<L> {
     pid: i32,
     process: Process,
     pagemap: PagemapReader,
     mappings: Vec<(Range<usize>, MappingKind)>,
     /// Mappings before this index end before the current chunk.
     next_mapping: usize,
-    tally: RegionTally,
+    tally: RegionTally<L>,
 }
 
-impl ChildScan {
+impl<L: PageListSink> ChildScan<L> {
     fn open(pid: i32, page_size: u64, regions: &DeclaredPages) -> Result<Self, PageTruthError> {
         let process = Process::new(pid).map_err(on_pid(pid))?;
         let mappings = live_maps(pid, &process)?
@@ -198,20 +244,21 @@ impl ChildScan {
         method: TruthMethod,
         page_size: u64,
         regions: &DeclaredPages,
-    ) -> Result<ChildTruth, PageTruthError> {
+    ) -> Result<ChildComparison, PageTruthError> {
         let thp_caveat = match method {
             TruthMethod::Pfn => false,
             TruthMethod::ExclusiveBit => has_pmd_mapped_private_writable(self.pid, &self.process)?,
         };
-        let (total, regions) = self.tally.into_regions(regions);
-        Ok(ChildTruth {
+        let (total, regions, page_lists) = self.tally.into_regions(regions, page_size);
+        let truth = ChildTruth {
             exact: method == TruthMethod::Pfn,
             method,
             thp_caveat,
             page_size_bytes: page_size,
             total,
             regions,
-        })
+        };
+        Ok(ChildComparison { truth, page_lists })
     }
 }
 
@@ -240,7 +287,7 @@ fn read_parent_chunk(
 }
 
 /// Sorted, merged page ranges covering every mapping of the readable children.
-fn union_of_child_ranges(scans: &[Result<ChildScan, PageTruthError>]) -> Vec<Range<usize>> {
+fn union_of_child_ranges<L>(scans: &[Result<ChildScan<L>, PageTruthError>]) -> Vec<Range<usize>> {
     merge_ranges(
         scans
             .iter()

@@ -28,11 +28,16 @@ mod tally;
 #[cfg(test)]
 mod tests;
 
+use std::ops::Range;
+
 use procfs::ProcError;
 use procfs::process::Process;
 use serde::{Deserialize, Serialize};
 
-pub use compare::{compare_child, compare_child_using, compare_children, compare_children_using};
+pub use compare::{
+    compare_child, compare_child_using, compare_children, compare_children_using,
+    compare_children_with,
+};
 pub use footprint::{tree_footprint, tree_unique_footprint};
 pub use probe::{best_method, pfn_visible};
 
@@ -134,6 +139,44 @@ impl ChildTruth {
     pub fn declared_region(&self, name: &str) -> Option<&RegionTruth> {
         self.regions.iter().find(|r| r.declared && r.region == name)
     }
+}
+
+/// What [`compare_children_with`] does beyond [`compare_children`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompareOptions {
+    /// `None`: the best method available, as [`compare_children`] picks it;
+    /// `Some`: forced, as with [`compare_children_using`].
+    pub method: Option<TruthMethod>,
+    /// Collect each child's [`PageLists`]. Off, the comparison keeps no per-page state.
+    pub page_lists: bool,
+}
+
+/// Where a child's copied and child-only pages are: what a later look at their
+/// contents (e.g. the objects lying on them) needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageLists {
+    /// The pages counted in `copied_pages`, as sorted, merged `[start, end)` runs of
+    /// page-aligned virtual byte addresses.
+    pub copied: Vec<Range<u64>>,
+    /// The pages counted in `child_only_pages`, in the same form.
+    pub child_only: Vec<Range<u64>>,
+}
+
+impl PageLists {
+    /// Pages in `runs` (one of the two lists).
+    pub fn pages_in(runs: &[Range<u64>], page_size_bytes: u64) -> u64 {
+        runs.iter()
+            .map(|run| (run.end - run.start) / page_size_bytes)
+            .sum()
+    }
+}
+
+/// One child's result from [`compare_children_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildComparison {
+    pub truth: ChildTruth,
+    /// `Some` when [`CompareOptions::page_lists`] asked for it.
+    pub page_lists: Option<PageLists>,
 }
 
 /// Physical memory used by a set of processes, each frame counted once.

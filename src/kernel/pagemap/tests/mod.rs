@@ -4,6 +4,7 @@
 
 mod compare;
 mod footprint;
+mod lists;
 mod reader;
 mod tally;
 

@@ -5,8 +5,9 @@
 use procfs::process::PageInfo;
 
 use crate::kernel::pagemap::regions::{DeclaredPages, MappingKind};
-use crate::kernel::pagemap::tally::{RegionTally, tally_pages};
-use crate::kernel::pagemap::{DeclaredRegion, PageCounts, RegionTruth, TruthMethod};
+use crate::kernel::pagemap::tally::{PageRunLists, RegionTally, tally_pages};
+
+use crate::kernel::pagemap::{DeclaredRegion, PageCounts, PageLists, RegionTruth, TruthMethod};
 
 const PRESENT: u64 = 1 << 63;
 const SWAPPED: u64 = 1 << 62;
@@ -28,6 +29,13 @@ fn absent() -> PageInfo {
 /// Swap type 1, offset 77 (type in bits 0-4, offset from bit 5).
 fn swapped() -> PageInfo {
     PageInfo::parse_info(SWAPPED | (77 << 5) | 1)
+}
+
+/// The counts of `child` against `parent` page by page.
+fn tally(child: &[PageInfo], parent: &[PageInfo], method: TruthMethod) -> PageCounts {
+    let mut counts = PageCounts::default();
+    tally_pages(0, child, parent, method, &mut counts, &mut ());
+    counts
 }
 
 #[test]
@@ -52,8 +60,7 @@ fn pairs_classify_by_frame() {
         absent(),
         present(8),
     ];
-    let mut counts = PageCounts::default();
-    tally_pages(&child, &parent, TruthMethod::Pfn, &mut counts);
+    let counts = tally(&child, &parent, TruthMethod::Pfn);
     assert_eq!(
         counts,
         PageCounts {
@@ -77,8 +84,7 @@ fn exclusive_bit_decides_without_frames() {
         absent(),
     ];
     let parent = [present(0), present(0), absent(), present(0)];
-    let mut counts = PageCounts::default();
-    tally_pages(&child, &parent, TruthMethod::ExclusiveBit, &mut counts);
+    let counts = tally(&child, &parent, TruthMethod::ExclusiveBit);
     assert_eq!(
         counts,
         PageCounts {
@@ -91,8 +97,7 @@ fn exclusive_bit_decides_without_frames() {
     );
     // The same entries by frame: frame 0 everywhere looks shared, which is why the
     // PFN method is only used when frames are visible.
-    let mut by_frame = PageCounts::default();
-    tally_pages(&child, &parent, TruthMethod::Pfn, &mut by_frame);
+    let by_frame = tally(&child, &parent, TruthMethod::Pfn);
     assert_eq!(by_frame.shared_pages, 2);
     assert_eq!(by_frame.copied_pages, 0);
 }
@@ -137,7 +142,7 @@ fn declared_regions_take_partial_pages_and_the_first_region_wins() {
         region("c", 900 * PAGE_BYTES, 901 * PAGE_BYTES),
     ];
     let regions = DeclaredPages::new(&declared, PAGE_BYTES);
-    let mut tally = RegionTally::new(regions.names.len());
+    let mut tally = RegionTally::<()>::new(regions.names.len());
 
     // An anonymous mapping of pages 100..120, tallied in two chunks split inside "b".
     for piece in [100..108, 108..120] {
@@ -162,7 +167,8 @@ fn declared_regions_take_partial_pages_and_the_first_region_wins() {
         &regions,
     );
 
-    let (total, truths) = tally.into_regions(&regions);
+    let (total, truths, lists) = tally.into_regions(&regions, PAGE_BYTES);
+    assert_eq!(lists, None);
     let truth = |name: &str, declared: bool, counts: PageCounts| RegionTruth {
         region: name.into(),
         declared,
@@ -183,4 +189,41 @@ fn declared_regions_take_partial_pages_and_the_first_region_wins() {
         ]
     );
     assert_eq!(total, counts(10, 10, 4));
+}
+
+#[test]
+fn page_lists_are_merged_address_runs_across_pieces() {
+    let regions = DeclaredPages::new(&[region("r", 14 * PAGE_BYTES, 16 * PAGE_BYTES)], PAGE_BYTES);
+    let mut tally = RegionTally::<PageRunLists>::new(regions.names.len());
+    // Pages 10..20: copied except 13 (child only) and 14 (shared); pieces split at 16,
+    // and the declared region cuts them at 14 and 16.
+    let child: Vec<PageInfo> = (10..20).map(present).collect();
+    let parent: Vec<PageInfo> = (10..20)
+        .map(|p| match p {
+            13 => absent(),
+            14 => present(p),
+            _ => present(p + 1000),
+        })
+        .collect();
+    for piece in [10..16, 16..20] {
+        let within = piece.start - 10..piece.end - 10;
+        tally.add_pages(
+            piece,
+            MappingKind::Anon,
+            &child[within.clone()],
+            &parent[within],
+            TruthMethod::Pfn,
+            &regions,
+        );
+    }
+    let (total, _, lists) = tally.into_regions(&regions, PAGE_BYTES);
+    let bytes = |pages: std::ops::Range<u64>| pages.start * PAGE_BYTES..pages.end * PAGE_BYTES;
+    let lists = lists.expect("page lists were asked for");
+    assert_eq!(lists.copied, vec![bytes(10..13), bytes(15..20)]);
+    assert_eq!(lists.child_only, vec![bytes(13..14)]);
+    assert_eq!(
+        PageLists::pages_in(&lists.copied, PAGE_BYTES),
+        total.copied_pages
+    );
+    assert_eq!(total, counts(1, 8, 1));
 }
