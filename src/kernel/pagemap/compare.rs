@@ -13,8 +13,8 @@ use super::regions::{
 };
 use super::tally::{PageListSink, PageRunLists, RegionTally};
 use super::{
-    ChildComparison, ChildTruth, CompareOptions, DeclaredRegion, PageTruthError, TruthMethod,
-    best_method, on_pid,
+    AtSighting, CaptureId, ChildComparison, ChildTruth, CompareOptions, DeclaredRegion,
+    PageTruthError, TruthMethod, best_method, on_pid,
 };
 
 /// Pagemap entries fetched per read: 4096 pages cover 16 MiB of address
@@ -80,18 +80,39 @@ pub fn compare_children_using(
     )?)
 }
 
-/// [`compare_children`] with options: a forced method, page lists.
+/// [`compare_children`] with options: a forced method, page lists, the parent's frames
+/// at the children's first sightings.
+///
+/// Panics if [`CompareOptions::at_sighting`] holds captures of another parent or not one
+/// entry per child.
 pub fn compare_children_with(
     parent_pid: i32,
     child_pids: &[i32],
     declared: &[DeclaredRegion],
     options: &CompareOptions,
 ) -> Result<Vec<Result<ChildComparison, PageTruthError>>, PageTruthError> {
+    if let Some(at_sighting) = &options.at_sighting {
+        assert_eq!(
+            at_sighting.parent_frames.parent_pid(),
+            parent_pid,
+            "captures of another parent"
+        );
+        assert_eq!(
+            at_sighting.captures.len(),
+            child_pids.len(),
+            "one capture (or None) per child"
+        );
+    }
     let method = usable_method(options.method)?;
+    // Without frames there is nothing to compare the captures with.
+    let at_sighting = options
+        .at_sighting
+        .as_ref()
+        .filter(|_| method == TruthMethod::Pfn);
     if options.page_lists {
-        scan_children::<PageRunLists>(parent_pid, child_pids, declared, method)
+        scan_children::<PageRunLists>(parent_pid, child_pids, declared, method, at_sighting)
     } else {
-        scan_children::<()>(parent_pid, child_pids, declared, method)
+        scan_children::<()>(parent_pid, child_pids, declared, method, at_sighting)
     }
 }
 
@@ -128,6 +149,7 @@ fn scan_children<L: PageListSink>(
     child_pids: &[i32],
     declared: &[DeclaredRegion],
     method: TruthMethod,
+    at_sighting: Option<&AtSighting>,
 ) -> Result<ChildResults<ChildComparison>, PageTruthError> {
     let page_size = procfs::page_size();
     let regions = DeclaredPages::new(declared, page_size);
@@ -142,8 +164,19 @@ fn scan_children<L: PageListSink>(
 
     let mut scans: Vec<Result<ChildScan<L>, PageTruthError>> = child_pids
         .iter()
-        .map(|&pid| ChildScan::open(pid, page_size, &regions))
+        .enumerate()
+        .map(|(i, &pid)| {
+            let capture = at_sighting.and_then(|at| at.captures[i]);
+            ChildScan::open(pid, capture, page_size, &regions)
+        })
         .collect();
+    // The parent's frames over the current chunk at each capture some child is judged by.
+    let mut sighted: Vec<(CaptureId, Vec<u64>)> = Vec::new();
+    for capture in scans.iter().flatten().filter_map(|scan| scan.capture) {
+        if !sighted.iter().any(|(id, _)| *id == capture) {
+            sighted.push((capture, Vec::with_capacity(CHUNK_PAGES)));
+        }
+    }
 
     let mut parent_entries: Vec<PageInfo> = Vec::with_capacity(CHUNK_PAGES);
     let mut child_entries: Vec<PageInfo> = Vec::with_capacity(CHUNK_PAGES);
@@ -155,16 +188,27 @@ fn scan_children<L: PageListSink>(
                 &parent_ranges,
                 &parent_pagemap,
             )?;
+            if let Some(at_sighting) = at_sighting {
+                for (capture, frames) in sighted.iter_mut() {
+                    at_sighting
+                        .parent_frames
+                        .frames_at(*capture, chunk.clone(), frames);
+                }
+            }
             for scan in scans.iter_mut() {
-                if let Ok(child) = scan
-                    && let Err(err) = child.scan_chunk(
-                        chunk.clone(),
-                        &parent_entries,
-                        &mut child_entries,
-                        method,
-                        &regions,
-                    )
-                {
+                let Ok(child) = scan else { continue };
+                let parent_at_sighting = child.capture.map(|capture| {
+                    let (_, frames) = sighted.iter().find(|(id, _)| *id == capture).unwrap();
+                    frames.as_slice()
+                });
+                if let Err(err) = child.scan_chunk(
+                    chunk.clone(),
+                    &parent_entries,
+                    parent_at_sighting,
+                    &mut child_entries,
+                    method,
+                    &regions,
+                ) {
                     *scan = Err(err);
                 }
             }
@@ -184,11 +228,18 @@ struct ChildScan<L> {
     mappings: Vec<(Range<usize>, MappingKind)>,
     /// Mappings before this index end before the current chunk.
     next_mapping: usize,
+    /// The capture of the parent's frames this child is judged by, if any.
+    capture: Option<CaptureId>,
     tally: RegionTally<L>,
 }
 
 impl<L: PageListSink> ChildScan<L> {
-    fn open(pid: i32, page_size: u64, regions: &DeclaredPages) -> Result<Self, PageTruthError> {
+    fn open(
+        pid: i32,
+        capture: Option<CaptureId>,
+        page_size: u64,
+        regions: &DeclaredPages,
+    ) -> Result<Self, PageTruthError> {
         let process = Process::new(pid).map_err(on_pid(pid))?;
         let mappings = live_maps(pid, &process)?
             .iter()
@@ -202,17 +253,20 @@ impl<L: PageListSink> ChildScan<L> {
             pagemap,
             mappings,
             next_mapping: 0,
+            capture,
             tally: RegionTally::new(regions.names.len()),
         })
     }
 
     /// Compares this child's pages in `chunk` with the parent's entries for
-    /// the same chunk (`parent[i]` is page `chunk.start + i`). Chunks must come
-    /// in ascending order. `child` is scratch space for the child's entries.
+    /// the same chunk (`parent[i]` is page `chunk.start + i`), and with its frames
+    /// at the child's first sighting if given (likewise). Chunks must come in
+    /// ascending order. `child` is scratch space for the child's entries.
     fn scan_chunk(
         &mut self,
         chunk: Range<usize>,
         parent: &[PageInfo],
+        parent_at_sighting: Option<&[u64]>,
         child: &mut Vec<PageInfo>,
         method: TruthMethod,
         regions: &DeclaredPages,
@@ -233,8 +287,15 @@ impl<L: PageListSink> ChildScan<L> {
             child.resize(overlap.len(), ABSENT);
             self.pagemap.read_into(overlap.start, child)?;
             let in_parent = overlap.start - chunk.start..overlap.end - chunk.start;
-            self.tally
-                .add_pages(overlap, *kind, child, &parent[in_parent], method, regions);
+            self.tally.add_pages(
+                overlap,
+                *kind,
+                child,
+                &parent[in_parent.clone()],
+                parent_at_sighting.map(|frames| &frames[in_parent]),
+                method,
+                regions,
+            );
         }
         Ok(())
     }
@@ -255,6 +316,7 @@ impl<L: PageListSink> ChildScan<L> {
             method,
             thp_caveat,
             page_size_bytes: page_size,
+            against_sighting: self.capture.is_some(),
             total,
             regions,
         };

@@ -16,13 +16,18 @@
 //!   parent's and each child's pagemap entries over the chunk and hands the pairs to
 //! - `tally`, the pure part: it classifies each (child entry, parent entry) pair into
 //!   [`PageCounts`] per region.
+//! - `sighting` captures a parent's frames at its children's first sightings
+//!   ([`ParentFrames`], stored compactly by `frames`), so that `compare` can tell a
+//!   page the child copied from one the parent rewrote after the sighting.
 //! - `footprint` counts the distinct frames behind a set of processes ([`tree_footprint`]).
 
 mod compare;
 mod footprint;
+mod frames;
 mod probe;
 mod reader;
 mod regions;
+mod sighting;
 mod tally;
 
 #[cfg(test)]
@@ -40,6 +45,7 @@ pub use compare::{
 };
 pub use footprint::{tree_footprint, tree_unique_footprint};
 pub use probe::{best_method, pfn_visible};
+pub use sighting::{CaptureId, ParentFrames};
 
 /// A named address range `[start, end)` the caller wants counted on its own.
 /// A page belongs to the first declared region containing its start address.
@@ -56,7 +62,15 @@ pub struct PageCounts {
     /// Present in both, same physical frame: still shared copy-on-write.
     pub shared_pages: u64,
     /// Present in both, different frames: one side wrote and got its own copy.
+    /// Compared against the parent's frames at the child's first sighting (see
+    /// [`AtSighting`]): the child copied it, before or after the sighting.
     pub copied_pages: u64,
+    /// Compared against the parent's frames at the child's first sighting only: present
+    /// in both, different frames now, and the child still maps the frame the parent had
+    /// at the sighting. The parent rewrote the page (and got a new frame); the child
+    /// copied nothing. 0 otherwise, and then absent from the JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rewritten_by_parent_pages: u64,
     /// Present in the child only (new memory, or the parent has nothing there).
     pub child_only_pages: u64,
     /// Present in the parent only (the child never touched, or dropped, the page).
@@ -78,18 +92,33 @@ impl PageCounts {
     pub fn parent_only_bytes(&self, page_size_bytes: u64) -> u64 {
         self.parent_only_pages * page_size_bytes
     }
-    /// Pages resident in the child: shared + copied + child-only.
+    pub fn rewritten_by_parent_bytes(&self, page_size_bytes: u64) -> u64 {
+        self.rewritten_by_parent_pages * page_size_bytes
+    }
+    /// Pages resident in the child: shared + copied + rewritten by the parent + child-only.
     pub fn child_present_pages(&self) -> u64 {
-        self.shared_pages + self.copied_pages + self.child_only_pages
+        self.shared_pages
+            + self.copied_pages
+            + self.rewritten_by_parent_pages
+            + self.child_only_pages
     }
 
     fn add(&mut self, other: &PageCounts) {
         self.shared_pages += other.shared_pages;
         self.copied_pages += other.copied_pages;
+        self.rewritten_by_parent_pages += other.rewritten_by_parent_pages;
         self.child_only_pages += other.child_only_pages;
         self.parent_only_pages += other.parent_only_pages;
         self.swapped_pages += other.swapped_pages;
     }
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 /// How "shared" versus "copied" was decided.
@@ -128,6 +157,12 @@ pub struct ChildTruth {
     /// (THP), where the exclusive bit may not be per 4 KiB page.
     pub thp_caveat: bool,
     pub page_size_bytes: u64,
+    /// True when the child was compared against the parent's frames at its first
+    /// sighting, so that pages the parent rewrote since are in `rewritten_by_parent_pages`
+    /// rather than `copied_pages`. Never with the exclusive-bit method, which sees no
+    /// frames. False (and absent from the JSON) otherwise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub against_sighting: bool,
     pub total: PageCounts,
     /// Declared regions first (in declared order, even if empty), then the
     /// mapping kinds the child has, in the order heap, stack, anon, file, other.
@@ -143,19 +178,40 @@ impl ChildTruth {
 
 /// What [`compare_children_with`] does beyond [`compare_children`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CompareOptions {
+pub struct CompareOptions<'a> {
     /// `None`: the best method available, as [`compare_children`] picks it;
     /// `Some`: forced, as with [`compare_children_using`].
     pub method: Option<TruthMethod>,
     /// Collect each child's [`PageLists`]. Off, the comparison keeps no per-page state.
     pub page_lists: bool,
+    /// Compare children against the parent's frames at their first sighting.
+    pub at_sighting: Option<AtSighting<'a>>,
+}
+
+/// The parent's frames at each child's first sighting. A page present in both with
+/// different frames now counts as `rewritten_by_parent_pages` when the child still maps
+/// the frame the parent had at the sighting, else as `copied_pages`. A page not shared
+/// at the sighting (the child had copied it already, or the parent had no frame there)
+/// therefore counts as copied by the child: copied before the sighting.
+///
+/// PFN method only. With the exclusive-bit method (no frames to compare) the captures
+/// are not used: the counts are as without them and `against_sighting` stays false.
+#[derive(Debug, Clone, Copy)]
+pub struct AtSighting<'a> {
+    /// Captures of the parent being compared with (same pid, else the call panics).
+    pub parent_frames: &'a ParentFrames,
+    /// For each child, in the order of the child pids: the capture taken at its first
+    /// sighting, or `None` to compare it as without captures. Must have one entry per
+    /// child, else the call panics.
+    pub captures: &'a [Option<CaptureId>],
 }
 
 /// Where a child's copied and child-only pages are: what a later look at their
 /// contents (e.g. the objects lying on them) needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageLists {
-    /// The pages counted in `copied_pages`, as sorted, merged `[start, end)` runs of
+    /// The pages counted in `copied_pages` (not those in `rewritten_by_parent_pages`),
+    /// as sorted, merged `[start, end)` runs of
     /// page-aligned virtual byte addresses.
     pub copied: Vec<Range<u64>>,
     /// The pages counted in `child_only_pages`, in the same form.

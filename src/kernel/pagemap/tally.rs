@@ -11,17 +11,25 @@ use super::{PageCounts, PageLists, RegionTruth, TruthMethod};
 
 /// Classifies each page pair (pages `first_page..`) and adds it to `counts`; tells
 /// `lists` which pages the child copied and which only it has. Any swap entry on
-/// either side makes the pair incomparable.
+/// either side makes the pair incomparable. With `parent_at_sighting` (the parent's
+/// frame per page at the child's first sighting, [`NO_FRAME`](super::frames::NO_FRAME)
+/// where it had none; PFN
+/// method only), a page whose frames differ is the parent's rewrite when the child
+/// still maps the frame the parent had then.
 pub(super) fn tally_pages(
     first_page: usize,
     child: &[PageInfo],
     parent: &[PageInfo],
+    parent_at_sighting: Option<&[u64]>,
     method: TruthMethod,
     counts: &mut PageCounts,
     lists: &mut impl PageListSink,
 ) {
     debug_assert_eq!(child.len(), parent.len());
-    for (page, (child, parent)) in (first_page..).zip(child.iter().zip(parent)) {
+    debug_assert!(parent_at_sighting.is_none_or(|frames| frames.len() == child.len()));
+    debug_assert!(parent_at_sighting.is_none() || method == TruthMethod::Pfn);
+    for (i, (child, parent)) in child.iter().zip(parent).enumerate() {
+        let page = first_page + i;
         let (PageInfo::MemoryPage(child), PageInfo::MemoryPage(parent)) = (child, parent) else {
             counts.swapped_pages += 1;
             continue;
@@ -43,8 +51,12 @@ pub(super) fn tally_pages(
                     }
                     TruthMethod::ExclusiveBit => !child.contains(MemoryPageFlags::MMAP_EXCLUSIVE),
                 };
+                let kept_sighted_frame =
+                    |frames: &[u64]| frames[i] == child.get_page_frame_number().0;
                 if same_frame {
                     counts.shared_pages += 1;
+                } else if parent_at_sighting.is_some_and(kept_sighted_frame) {
+                    counts.rewritten_by_parent_pages += 1;
                 } else {
                     counts.copied_pages += 1;
                     lists.copied(page);
@@ -142,15 +154,17 @@ impl<L: PageListSink> RegionTally<L> {
         }
     }
 
-    /// Tallies `pages`, a piece of one child mapping of kind `kind`: `child[i]`
-    /// and `parent[i]` are the entries of page `pages.start + i`. Pieces must come
-    /// in ascending page order.
+    /// Tallies `pages`, a piece of one child mapping of kind `kind`: `child[i]`,
+    /// `parent[i]` (and `parent_at_sighting[i]`, see [`tally_pages`]) are the entries of
+    /// page `pages.start + i`. Pieces must come in ascending page order.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn add_pages(
         &mut self,
         pages: Range<usize>,
         kind: MappingKind,
         child: &[PageInfo],
         parent: &[PageInfo],
+        parent_at_sighting: Option<&[u64]>,
         method: TruthMethod,
         regions: &DeclaredPages,
     ) {
@@ -164,7 +178,8 @@ impl<L: PageListSink> RegionTally<L> {
             tally_pages(
                 segment.start,
                 &child[within.clone()],
-                &parent[within],
+                &parent[within.clone()],
+                parent_at_sighting.map(|frames| &frames[within]),
                 method,
                 counts,
                 &mut self.lists,

@@ -384,6 +384,7 @@ fn results_serialise_with_unit_names() {
         method: TruthMethod::ExclusiveBit,
         thp_caveat: true,
         page_size_bytes: 4096,
+        against_sighting: false,
         total: PageCounts {
             copied_pages: 3,
             ..Default::default()

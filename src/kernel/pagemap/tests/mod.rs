@@ -4,8 +4,10 @@
 
 mod compare;
 mod footprint;
+mod frames;
 mod lists;
 mod reader;
+mod sighting;
 mod tally;
 
 use nix::sys::signal::{Signal, kill};
@@ -13,7 +15,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid, fork, getpid, pipe2};
 use procfs::process::Process;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::{DeclaredRegion, pfn_visible};
@@ -176,6 +178,12 @@ impl Drop for Child {
 /// blocks until released. Returns once `work` is done. The child dies with
 /// this process, however the test ends.
 fn spawn_child(work: impl FnOnce() -> u64) -> (Child, u64) {
+    let (child, mut ready) = fork_child(work);
+    (child, read_result(&mut ready))
+}
+
+/// [`spawn_child`] without waiting: returns the pipe the result will come on.
+fn fork_child(work: impl FnOnce() -> u64) -> (Child, File) {
     let (ready_read, ready_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     let (release_read, release_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
     // SAFETY: the child only touches memory and calls prctl/write/read/_exit.
@@ -204,12 +212,53 @@ fn spawn_child(work: impl FnOnce() -> u64) -> (Child, u64) {
             };
             drop(ready_write);
             drop(release_read);
-            let mut message = [0u8; 8];
-            File::from(ready_read)
-                .read_exact(&mut message)
-                .expect("child died before reporting");
-            (guard, u64::from_ne_bytes(message))
+            (guard, File::from(ready_read))
         }
+    }
+}
+
+fn read_result(ready: &mut File) -> u64 {
+    let mut message = [0u8; 8];
+    ready
+        .read_exact(&mut message)
+        .expect("child died before reporting");
+    u64::from_ne_bytes(message)
+}
+
+/// A forked child that does its work only when told to, so that the test can act
+/// between the fork and the child's work.
+struct GatedChild {
+    child: Child,
+    go: File,
+    ready: File,
+}
+
+impl GatedChild {
+    /// Forks a child that waits for [`GatedChild::run`], then runs `work` (as in
+    /// [`spawn_child`]).
+    fn spawn(work: impl FnOnce() -> u64) -> GatedChild {
+        let (go_read, go_write) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (child, ready) = fork_child(move || {
+            let mut byte = 0u8;
+            // SAFETY: async-signal-safe syscall on an inherited fd.
+            unsafe { libc::read(go_read.as_raw_fd(), (&raw mut byte).cast(), 1) };
+            work()
+        });
+        GatedChild {
+            child,
+            go: File::from(go_write),
+            ready,
+        }
+    }
+
+    /// Lets the child run its work, and returns its result once done.
+    fn run(&mut self) -> u64 {
+        self.go.write_all(&[1]).expect("child gone before its work");
+        read_result(&mut self.ready)
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.pid()
     }
 }
 

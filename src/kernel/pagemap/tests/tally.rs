@@ -4,8 +4,9 @@
 
 use procfs::process::PageInfo;
 
+use crate::kernel::pagemap::frames::NO_FRAME;
 use crate::kernel::pagemap::regions::{DeclaredPages, MappingKind};
-use crate::kernel::pagemap::tally::{PageRunLists, RegionTally, tally_pages};
+use crate::kernel::pagemap::tally::{PageListSink, PageRunLists, RegionTally, tally_pages};
 
 use crate::kernel::pagemap::{DeclaredRegion, PageCounts, PageLists, RegionTruth, TruthMethod};
 
@@ -34,7 +35,7 @@ fn swapped() -> PageInfo {
 /// The counts of `child` against `parent` page by page.
 fn tally(child: &[PageInfo], parent: &[PageInfo], method: TruthMethod) -> PageCounts {
     let mut counts = PageCounts::default();
-    tally_pages(0, child, parent, method, &mut counts, &mut ());
+    tally_pages(0, child, parent, None, method, &mut counts, &mut ());
     counts
 }
 
@@ -69,6 +70,7 @@ fn pairs_classify_by_frame() {
             child_only_pages: 1,
             parent_only_pages: 1,
             swapped_pages: 2,
+            rewritten_by_parent_pages: 0,
         }
     );
     assert_eq!(counts.child_present_pages(), 4);
@@ -93,6 +95,7 @@ fn exclusive_bit_decides_without_frames() {
             child_only_pages: 1,
             parent_only_pages: 1,
             swapped_pages: 0,
+            rewritten_by_parent_pages: 0,
         }
     );
     // The same entries by frame: frame 0 everywhere looks shared, which is why the
@@ -152,6 +155,7 @@ fn declared_regions_take_partial_pages_and_the_first_region_wins() {
             MappingKind::Anon,
             &child,
             &parent,
+            None,
             TruthMethod::Pfn,
             &regions,
         );
@@ -163,6 +167,7 @@ fn declared_regions_take_partial_pages_and_the_first_region_wins() {
         MappingKind::Heap,
         &child,
         &[absent(); 4],
+        None,
         TruthMethod::Pfn,
         &regions,
     );
@@ -212,6 +217,7 @@ fn page_lists_are_merged_address_runs_across_pieces() {
             MappingKind::Anon,
             &child[within.clone()],
             &parent[within],
+            None,
             TruthMethod::Pfn,
             &regions,
         );
@@ -226,4 +232,54 @@ fn page_lists_are_merged_address_runs_across_pieces() {
         total.copied_pages
     );
     assert_eq!(total, counts(1, 8, 1));
+}
+
+#[test]
+fn frames_at_sighting_tell_the_parents_rewrites_from_the_childs_copies() {
+    // (child frame, parent frame now, parent frame at the child's first sighting)
+    let pages = [
+        (7, 7, 7),        // shared all along
+        (7, 9, 7),        // the parent rewrote: the child kept the sighted frame
+        (8, 9, 9),        // the child copied after the sighting
+        (8, 9, NO_FRAME), // the parent had no frame there at the sighting: copied before
+        (8, 9, 5),        // already apart at the sighting: copied before
+        (3, 3, 4),        // shared again (the parent's frame moved back): shared now
+    ];
+    let child: Vec<PageInfo> = pages.iter().map(|p| present(p.0)).collect();
+    let parent: Vec<PageInfo> = pages.iter().map(|p| present(p.1)).collect();
+    let sighted: Vec<u64> = pages.iter().map(|p| p.2).collect();
+    let mut counts = PageCounts::default();
+    let mut lists = PageRunLists::default();
+    tally_pages(
+        100,
+        &child,
+        &parent,
+        Some(&sighted),
+        TruthMethod::Pfn,
+        &mut counts,
+        &mut lists,
+    );
+    assert_eq!(
+        counts,
+        PageCounts {
+            shared_pages: 2,
+            copied_pages: 3,
+            rewritten_by_parent_pages: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(counts.child_present_pages(), 6);
+    // The page lists hold the child's copies only.
+    let lists = lists.into_lists(PAGE_BYTES).unwrap();
+    assert_eq!(lists.copied, vec![102 * PAGE_BYTES..105 * PAGE_BYTES]);
+
+    // Without the sighting the parent's rewrite is a copy, as it always was.
+    assert_eq!(
+        tally(&child, &parent, TruthMethod::Pfn),
+        PageCounts {
+            shared_pages: 2,
+            copied_pages: 4,
+            ..Default::default()
+        }
+    );
 }
