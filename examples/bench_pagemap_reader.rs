@@ -7,7 +7,13 @@
 //! - `reader-pread-N`: the same entries read with one `pread` of up to N entries and decoded
 //!   with `PageInfo::parse_info` (what the engine's reader does), for several N;
 //! - `compare_children`, `4x compare_child`, `tree_unique_footprint`, `tree_footprint`: the
-//!   engine's public calls.
+//!   engine's public calls;
+//! - `compare_children_with page lists`, `capture parent frames` (a first, full capture of
+//!   the parent's frames), `compare_children_with at sighting` (against such a capture):
+//!   what the engine added since the first version of this example, which builds against
+//!   the engine before them (commit 4016125) without these three.
+//!
+//! It also prints, once, the memory a capture of the parent's frames takes (`info` lines).
 //!
 //! Each sample is printed as a line `sample<TAB>label<TAB>step<TAB>ms`, wall time, and
 //! again as `step (cpu)` with the CPU time (user + system) this process spent on it. `--median` reads such
@@ -30,8 +36,8 @@ use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use memlab::kernel::pagemap::{
-    DeclaredRegion, compare_child, compare_children, pfn_visible, tree_footprint,
-    tree_unique_footprint,
+    AtSighting, CompareOptions, DeclaredRegion, ParentFrames, compare_child, compare_children,
+    compare_children_with, pfn_visible, tree_footprint, tree_unique_footprint,
 };
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
@@ -253,6 +259,37 @@ fn main() {
         let counts = truth.unwrap().declared_region("data").unwrap().counts;
         assert_eq!(counts.copied_pages, (DATA_BYTES / PAGE / CHILDREN) as u64);
     }
+    let mut parent_frames = ParentFrames::new(parent);
+    let sighting = parent_frames.capture().unwrap();
+    let repeated = parent_frames.capture().unwrap();
+    println!(
+        "info\tparent frames: {} bytes for {} pages in {} runs ({:.2} bytes a page); \
+         a second capture stored {} changed pages",
+        parent_frames.heap_bytes(),
+        parent_frames.stored_pages(sighting),
+        parent_frames.stored_runs(sighting),
+        parent_frames.heap_bytes() as f64 / parent_frames.stored_pages(sighting) as f64,
+        parent_frames.stored_pages(repeated),
+    );
+    let captures = vec![Some(sighting); CHILDREN];
+    let at_sighting = CompareOptions {
+        at_sighting: Some(AtSighting {
+            parent_frames: &parent_frames,
+            captures: &captures,
+        }),
+        ..CompareOptions::default()
+    };
+    // Captured after the children wrote, so every copy is the children's own.
+    for result in compare_children_with(parent, &child_pids, &declared, &at_sighting).unwrap() {
+        let counts = result
+            .unwrap()
+            .truth
+            .declared_region("data")
+            .unwrap()
+            .counts;
+        assert_eq!(counts.copied_pages, (DATA_BYTES / PAGE / CHILDREN) as u64);
+        assert_eq!(counts.rewritten_by_parent_pages, 0);
+    }
     let mut raw = Vec::new();
     let procfs_present: usize = ranges.iter().map(|(p, r)| read_with_procfs(*p, r)).sum();
     for batch in PREAD_BATCHES {
@@ -300,6 +337,32 @@ fn main() {
             for &pid in &child_pids {
                 std::hint::black_box(compare_child(parent, pid, &declared).unwrap());
             }
+        }),
+    ));
+    steps.push((
+        "compare_children_with page lists".into(),
+        Box::new(|| {
+            let options = CompareOptions {
+                page_lists: true,
+                ..CompareOptions::default()
+            };
+            let results = compare_children_with(parent, &child_pids, &declared, &options);
+            std::hint::black_box(results.unwrap());
+        }),
+    ));
+    steps.push((
+        "capture parent frames".into(),
+        Box::new(|| {
+            let mut frames = ParentFrames::new(parent);
+            frames.capture().unwrap();
+            std::hint::black_box(frames);
+        }),
+    ));
+    steps.push((
+        "compare_children_with at sighting".into(),
+        Box::new(|| {
+            let results = compare_children_with(parent, &child_pids, &declared, &at_sighting);
+            std::hint::black_box(results.unwrap());
         }),
     ));
     steps.push((
