@@ -29,8 +29,8 @@
 //! done | $new --median
 //! ```
 //! (`bench_old`: this example built against the engine to compare with.) Each round runs
-//! both orders: whichever process runs second in a pair was seen 10 – 20% faster, the same
-//! code included, as it finds the memory the first one freed.
+//! both orders: whichever process ran second in a pair was 10 – 20% faster, in the steps
+//! whose code both builds share too.
 
 use std::collections::BTreeMap;
 use std::fs::File;
