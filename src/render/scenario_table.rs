@@ -26,8 +26,7 @@ fn regions_line(result: &ScenarioResult) -> Option<String> {
         .map(|r| {
             let copied = format_bytes(r.counts.copied_pages * page);
             if r.declared {
-                let in_parent =
-                    r.counts.shared_pages + r.counts.copied_pages + r.counts.parent_only_pages;
+                let in_parent = r.counts.parent_present_pages();
                 format!(
                     "{} {copied} of {}",
                     r.region,

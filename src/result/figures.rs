@@ -172,8 +172,7 @@ pub fn region_figures(child: &ProcessSnapshot) -> Vec<(String, u64, u64)> {
         .iter()
         .filter(|r| r.declared)
         .map(|r| {
-            let in_parent =
-                r.counts.shared_pages + r.counts.copied_pages + r.counts.parent_only_pages;
+            let in_parent = r.counts.parent_present_pages();
             (
                 r.region.clone(),
                 r.counts.copied_pages * page,

@@ -95,6 +95,14 @@ impl PageCounts {
     pub fn rewritten_by_parent_bytes(&self, page_size_bytes: u64) -> u64 {
         self.rewritten_by_parent_pages * page_size_bytes
     }
+    /// Pages resident in the parent at the child's addresses: shared + copied + rewritten by
+    /// the parent + parent-only.
+    pub fn parent_present_pages(&self) -> u64 {
+        self.shared_pages
+            + self.copied_pages
+            + self.rewritten_by_parent_pages
+            + self.parent_only_pages
+    }
     /// Pages resident in the child: shared + copied + rewritten by the parent + child-only.
     pub fn child_present_pages(&self) -> u64 {
         self.shared_pages
