@@ -35,78 +35,10 @@ use scan::{Mapping, PoolsOf, Scanner};
 use tally::Tally;
 use types::TypeTable;
 
-/// A region's name: "heap", "anon", "stack", a file name, a declared region...
-pub type RegionLabel = String;
-
-/// Free pymalloc blocks: on a pool's free list, or never handed out.
-pub const FREE_TYPE: &str = "<free>";
-/// Pages outside every pymalloc pool: objects over 512 bytes, list item arrays, numpy
-/// buffers, the interpreter's own data.
-pub const NOT_PYMALLOC_TYPE: &str = "<not pymalloc>";
-/// Used pymalloc blocks without a recognisable object header: raw allocations (dict key
-/// tables, small list item arrays, interpreter buffers) and objects parked on an
-/// interpreter free list.
-pub const UNIDENTIFIED_TYPE: &str = "<unidentified>";
-
-/// Objects of one type on the examined pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TypeCount {
-    /// `tp_name` ("int", "dict", a class name such as "Record", "numpy.ndarray"), or one of
-    /// [`FREE_TYPE`], [`UNIDENTIFIED_TYPE`], [`NOT_PYMALLOC_TYPE`].
-    #[serde(rename = "type")]
-    pub type_name: String,
-    /// pymalloc blocks holding this type (for "<free>" and "<unidentified>": blocks); 0 for
-    /// "<not pymalloc>".
-    pub objects: u64,
-    /// Those blocks' size in bytes (the pymalloc size class, not the object's own size);
-    /// for "<not pymalloc>", its pages' bytes.
-    pub bytes: u64,
-    /// Examined pages on which this type holds the most bytes.
-    pub pages: u64,
-}
-
-/// Pages outside pymalloc in one region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegionPages {
-    pub region: RegionLabel,
-    pub pages: u64,
-    pub bytes: u64,
-}
-
-/// What lies on the examined pages of one process.
-///
-/// A block belongs to the page holding its first byte and is counted there only, so a block
-/// straddling two pages of a pool is never counted twice. Pages add up:
-/// `pages_examined = Σ types[].pages + pages_unreadable + pages_inconsistent`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PythonCensus {
-    /// "CPython 3.11.7" ("CPython 3.10" where the build does not export its patch level).
-    pub interpreter: String,
-    pub pool_size_bytes: u64,
-    /// Sorted by bytes, largest first; always holds the "<free>", "<unidentified>" and
-    /// "<not pymalloc>" entries.
-    pub types: Vec<TypeCount>,
-    /// The "<not pymalloc>" pages by region, most pages first.
-    pub not_pymalloc_regions: Vec<RegionPages>,
-    /// Distinct pages given.
-    pub pages_examined: u64,
-    /// Pages that could not be read (unmapped since).
-    pub pages_unreadable: u64,
-    /// Pages of pools that changed while being read (a running process).
-    pub pages_inconsistent: u64,
-}
-
-impl PythonCensus {
-    /// The entry of `type_name`, if any.
-    pub fn get(&self, type_name: &str) -> Option<&TypeCount> {
-        self.types.iter().find(|t| t.type_name == type_name)
-    }
-
-    /// Objects of `type_name` (0 when absent).
-    pub fn objects(&self, type_name: &str) -> u64 {
-        self.get(type_name).map_or(0, |t| t.objects)
-    }
-}
+pub use crate::result::census::{
+    FREE_TYPE, NOT_PYMALLOC_TYPE, PythonCensus, RegionLabel, RegionPages, TypeCount,
+    UNIDENTIFIED_TYPE,
+};
 
 /// Why no census was taken, in one line (shown as the result's `python_types_note`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -246,7 +178,7 @@ pub fn take_census(
     }
 
     let (types, not_pymalloc_regions) = tally.finish(
-        |category| type_table.name(category),
+        |category| type_table.describe(category),
         &labels,
         page_size_bytes,
     );

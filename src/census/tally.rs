@@ -61,37 +61,39 @@ impl Tally {
             .unwrap_or_default()
     }
 
-    /// The census's type list and region breakdown. `type_name(c)` names category `c` (from
-    /// [`FIRST_TYPE`]); types sharing a name (two classes `Record` in different modules) are
+    /// The census's type list and region breakdown. `describe(c)` names category `c` (from
+    /// [`FIRST_TYPE`]) and says whether the collector tracks it; types sharing a name (two classes `Record` in different modules) are
     /// merged. Sorted by bytes, largest first, then by name; the "<free>", "<unidentified>"
     /// and "<not pymalloc>" entries are always present.
     pub(crate) fn finish(
         &self,
-        type_name: impl Fn(Category) -> String,
+        describe: impl Fn(Category) -> (String, bool),
         region_labels: &[String],
         page_size_bytes: u64,
     ) -> (Vec<TypeCount>, Vec<RegionPages>) {
         let mut by_name: BTreeMap<String, TypeCount> = BTreeMap::new();
-        let mut add = |name: String, objects: u64, bytes: u64, pages: u64| {
+        let mut add = |(name, gc_tracked): (String, bool), objects: u64, bytes: u64, pages: u64| {
             let entry = by_name.entry(name.clone()).or_insert(TypeCount {
                 type_name: name,
+                gc_tracked,
                 objects: 0,
                 bytes: 0,
                 pages: 0,
             });
+            entry.gc_tracked |= gc_tracked;
             entry.objects += objects;
             entry.bytes += bytes;
             entry.pages += pages;
         };
-        add(FREE_TYPE.to_string(), 0, 0, 0);
-        add(UNIDENTIFIED_TYPE.to_string(), 0, 0, 0);
+        add((FREE_TYPE.to_string(), false), 0, 0, 0);
+        add((UNIDENTIFIED_TYPE.to_string(), false), 0, 0, 0);
         for (index, totals) in self.categories.iter().enumerate() {
             let category = index as Category;
             let name = match category {
-                FREE => FREE_TYPE.to_string(),
-                UNIDENTIFIED => UNIDENTIFIED_TYPE.to_string(),
+                FREE => (FREE_TYPE.to_string(), false),
+                UNIDENTIFIED => (UNIDENTIFIED_TYPE.to_string(), false),
                 _ if totals.blocks == 0 && totals.pages == 0 => continue,
-                _ => type_name(category),
+                _ => describe(category),
             };
             add(name, totals.blocks, totals.bytes, totals.pages);
         }
@@ -103,7 +105,7 @@ impl Tally {
         }
         let not_pymalloc_pages: u64 = regions.values().sum();
         add(
-            NOT_PYMALLOC_TYPE.to_string(),
+            (NOT_PYMALLOC_TYPE.to_string(), false),
             0,
             not_pymalloc_pages * page_size_bytes,
             not_pymalloc_pages,
@@ -131,12 +133,12 @@ impl Tally {
 mod tests {
     use super::*;
 
-    fn names(category: Category) -> String {
+    fn names(category: Category) -> (String, bool) {
         match category {
-            2 => "int".to_string(),
-            3 => "Record".to_string(),
-            4 => "Record".to_string(),
-            _ => format!("type{category}"),
+            2 => ("int".to_string(), false),
+            3 => ("Record".to_string(), true),
+            4 => ("Record".to_string(), false),
+            _ => (format!("type{category}"), false),
         }
     }
 

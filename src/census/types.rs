@@ -71,6 +71,8 @@ pub(crate) struct TypeTable<M: RemoteMemory> {
     /// Metatypes validated on the way (flags checked by the caller).
     facts: AddressMap<Option<TypeFacts>>,
     names: Vec<String>,
+    /// Whether each named type is tracked by the garbage collector (Py_TPFLAGS_HAVE_GC).
+    gc_tracked: Vec<bool>,
     /// The last address resolved and its answer (address 0 never resolves).
     last_address: u64,
     last_found: Option<ResolvedType>,
@@ -93,6 +95,7 @@ impl<M: RemoteMemory> TypeTable<M> {
             rejections: 0,
             facts: AddressMap::default(),
             names: Vec::new(),
+            gc_tracked: Vec::new(),
             last_address: 0,
             last_found: None,
         };
@@ -107,9 +110,10 @@ impl<M: RemoteMemory> TypeTable<M> {
         table
     }
 
-    /// The name of a category this table handed out.
-    pub(crate) fn name(&self, category: Category) -> String {
-        self.names[(category - FIRST_TYPE) as usize].clone()
+    /// A category's name, and whether the garbage collector tracks its objects.
+    pub(crate) fn describe(&self, category: Category) -> (String, bool) {
+        let index = (category - FIRST_TYPE) as usize;
+        (self.names[index].clone(), self.gc_tracked[index])
     }
 
     fn is_readable(&self, address: u64, length: u64) -> bool {
@@ -220,6 +224,8 @@ impl<M: RemoteMemory> TypeTable<M> {
             None => {
                 let found = self.type_facts(type_address, 0).map(|facts| {
                     self.names.push(facts.name);
+                    self.gc_tracked
+                        .push(facts.flags & super::layout::tpflags::HAVE_GC != 0);
                     ResolvedType {
                         category: FIRST_TYPE + self.names.len() as Category - 1,
                         header_offset: self.layout.header_offset(facts.flags) as u32,

@@ -84,16 +84,19 @@ fn types_are_validated_through_their_metatype_chain_and_named() {
     let mut types = table(memory(&[]), Some(TYPE));
     let int = types.resolve(INT).unwrap();
     assert_eq!(int.header_offset, 0);
-    assert_eq!(types.name(int.category), "int");
+    assert_eq!(types.describe(int.category), ("int".to_string(), false));
     let record = types.resolve(RECORD).unwrap();
     assert_eq!(
         record.header_offset, 32,
         "GC header + managed-dict pre-header"
     );
-    assert_eq!(types.name(record.category), "Record");
+    assert_eq!(
+        types.describe(record.category),
+        ("Record".to_string(), true)
+    );
     assert_ne!(int.category, record.category);
     let meta = types.resolve(ABCMETA).unwrap();
-    assert_eq!(types.name(meta.category), "ABCMeta");
+    assert_eq!(types.describe(meta.category).0, "ABCMeta");
     assert_eq!(meta.header_offset, 16);
 }
 
@@ -162,7 +165,7 @@ fn a_wrong_exported_type_address_falls_back_to_the_self_typed_type() {
     let mut types = table(memory(&[]), Some(INT));
     assert_eq!(types.type_type, None);
     let int = types.resolve(INT).unwrap();
-    assert_eq!(types.name(int.category), "int");
+    assert_eq!(types.describe(int.category), ("int".to_string(), false));
 }
 
 #[test]

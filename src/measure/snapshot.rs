@@ -117,7 +117,7 @@ impl TreeMeasurement {
                 };
                 for (index, truth) in indexes.into_iter().zip(truths) {
                     match truth {
-                        Ok(truth) => processes[index].page_truth = Some(truth),
+                        Ok(truth) => processes[index].page_truth = Some(truth.into()),
                         Err(PageTruthError::Vanished { .. }) => processes[index].missing = true,
                         Err(_) => {}
                     }
@@ -208,7 +208,7 @@ impl TreeMeasurement {
             };
             for (index, truth) in indexes.into_iter().zip(truths) {
                 match truth {
-                    Ok(truth) => processes[index].page_truth = Some(truth),
+                    Ok(truth) => processes[index].page_truth = Some(truth.into()),
                     Err(PageTruthError::Vanished { .. }) => processes[index].missing = true,
                     Err(error) => {
                         return Err(anyhow::Error::new(error).context(format!(

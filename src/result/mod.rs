@@ -4,11 +4,13 @@
 //! - this file: the envelope and the measured phases, shared by scenario and `memlab run`
 //!   results;
 //! - [`params`]: a scenario's parameters; [`run`]: the typed body of a `memlab run` result;
+//! - [`census`]: the Python objects on a child's copied and child-only pages;
 //! - [`figures`]: the summary and per-child figures derived from the phases;
 //! - [`verdict`]: a claim's verdict and unit;
 //! - [`load`]: the one loader (schema check, version-1 files, non-regular files refused);
 //! - [`files`]: the one place that names result files and reads those names back.
 
+pub mod census;
 pub mod figures;
 pub mod files;
 pub mod load;
@@ -213,9 +215,43 @@ pub struct ProcessSnapshot {
     /// The process this one was compared with (its parent when measured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_pid: Option<i32>,
-    /// Page by page against its parent: shared, copied, child-only, per region.
+    /// Page by page against its parent: shared, copied, child-only, per region; and the
+    /// Python objects on the copied pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub page_truth: Option<ChildTruth>,
+    pub page_truth: Option<PageTruth>,
+}
+
+/// A child's page truth against its parent, and the census of its pages (stored flat:
+/// `page_truth.copied_pages`… beside `page_truth.python_types`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageTruth {
+    #[serde(flatten)]
+    pub truth: ChildTruth,
+    #[serde(flatten)]
+    pub census: census::ChildCensus,
+}
+
+impl From<ChildTruth> for PageTruth {
+    fn from(truth: ChildTruth) -> Self {
+        PageTruth {
+            truth,
+            census: census::ChildCensus::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for PageTruth {
+    type Target = ChildTruth;
+
+    fn deref(&self) -> &ChildTruth {
+        &self.truth
+    }
+}
+
+impl std::ops::DerefMut for PageTruth {
+    fn deref_mut(&mut self) -> &mut ChildTruth {
+        &mut self.truth
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

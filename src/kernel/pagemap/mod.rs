@@ -224,9 +224,48 @@ pub struct PageLists {
     pub copied: Vec<Range<u64>>,
     /// The pages counted in `child_only_pages`, in the same form.
     pub child_only: Vec<Range<u64>>,
+    /// The region of every examined address range, in address order: a declared region's
+    /// name or a mapping kind (heap, stack, anon, file, other).
+    pub regions: Vec<LabelledRange>,
+}
+
+/// An address range and the region it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelledRange {
+    pub region: String,
+    pub range: Range<u64>,
 }
 
 impl PageLists {
+    /// `runs` (one of the two lists) split by region, regions in order of first appearance.
+    pub fn by_region(&self, runs: &[Range<u64>]) -> Vec<(String, Vec<Range<u64>>)> {
+        let mut grouped: Vec<(String, Vec<Range<u64>>)> = Vec::new();
+        let mut labels = self.regions.iter().peekable();
+        for run in runs {
+            let mut start = run.start;
+            while start < run.end {
+                while labels.peek().is_some_and(|l| l.range.end <= start) {
+                    labels.next();
+                }
+                let (region, end) = match labels.peek() {
+                    Some(label) if label.range.start <= start => {
+                        (label.region.as_str(), label.range.end.min(run.end))
+                    }
+                    Some(label) => ("other", label.range.start.min(run.end)),
+                    None => ("other", run.end),
+                };
+                match grouped.iter_mut().find(|(name, _)| name == region) {
+                    Some((_, ranges)) => ranges.push(start..end),
+                    None => {
+                        grouped.push((region.to_string(), std::iter::once(start..end).collect()))
+                    }
+                }
+                start = end;
+            }
+        }
+        grouped
+    }
+
     /// Pages in `runs` (one of the two lists).
     pub fn pages_in(runs: &[Range<u64>], page_size_bytes: u64) -> u64 {
         runs.iter()

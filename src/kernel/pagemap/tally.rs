@@ -7,7 +7,7 @@ use std::ops::Range;
 use procfs::process::{MemoryPageFlags, PageInfo};
 
 use super::regions::{DeclaredPages, MappingKind};
-use super::{PageCounts, PageLists, RegionTruth, TruthMethod};
+use super::{LabelledRange, PageCounts, PageLists, RegionTruth, TruthMethod};
 
 /// Classifies each page pair (pages `first_page..`) and adds it to `counts`; tells
 /// `lists` which pages the child copied and which only it has. Any swap entry on
@@ -72,7 +72,10 @@ pub(super) fn tally_pages(
 pub(super) trait PageListSink: Default {
     fn copied(&mut self, page: usize);
     fn child_only(&mut self, page: usize);
-    fn into_lists(self, page_size: u64) -> Option<PageLists>;
+    /// Pages `pages` belong to region `region` (an index into the names given to
+    /// [`PageListSink::into_lists`]). Called in ascending page order.
+    fn segment(&mut self, pages: Range<usize>, region: usize);
+    fn into_lists(self, page_size: u64, region_names: &[String]) -> Option<PageLists>;
 }
 
 impl PageListSink for () {
@@ -80,7 +83,9 @@ impl PageListSink for () {
     fn copied(&mut self, _page: usize) {}
     #[inline(always)]
     fn child_only(&mut self, _page: usize) {}
-    fn into_lists(self, _page_size: u64) -> Option<PageLists> {
+    #[inline(always)]
+    fn segment(&mut self, _pages: Range<usize>, _region: usize) {}
+    fn into_lists(self, _page_size: u64, _region_names: &[String]) -> Option<PageLists> {
         None
     }
 }
@@ -115,11 +120,13 @@ impl PageRuns {
     }
 }
 
-/// Collects both page lists as runs.
+/// Collects both page lists as runs, and which region each examined segment belongs to.
 #[derive(Debug, Default)]
 pub(super) struct PageRunLists {
     copied: PageRuns,
     child_only: PageRuns,
+    /// (pages, region index), adjacent segments of one region merged.
+    segments: Vec<(Range<usize>, usize)>,
 }
 
 impl PageListSink for PageRunLists {
@@ -129,10 +136,27 @@ impl PageListSink for PageRunLists {
     fn child_only(&mut self, page: usize) {
         self.child_only.push(page);
     }
-    fn into_lists(self, page_size: u64) -> Option<PageLists> {
+    fn segment(&mut self, pages: Range<usize>, region: usize) {
+        match self.segments.last_mut() {
+            Some((last, index)) if *index == region && last.end == pages.start => {
+                last.end = pages.end
+            }
+            _ => self.segments.push((pages, region)),
+        }
+    }
+    fn into_lists(self, page_size: u64, region_names: &[String]) -> Option<PageLists> {
+        let page_size_u = page_size as usize;
         Some(PageLists {
             copied: self.copied.into_addresses(page_size),
             child_only: self.child_only.into_addresses(page_size),
+            regions: self
+                .segments
+                .into_iter()
+                .map(|(pages, index)| LabelledRange {
+                    region: region_names[index].clone(),
+                    range: (pages.start * page_size_u) as u64..(pages.end * page_size_u) as u64,
+                })
+                .collect(),
         })
     }
 }
@@ -169,8 +193,13 @@ impl<L: PageListSink> RegionTally<L> {
         regions: &DeclaredPages,
     ) {
         debug_assert_eq!(child.len(), pages.len());
+        let declared_slots = self.declared.len();
         regions.for_each_segment(pages.clone(), |segment, slot| {
             let within = segment.start - pages.start..segment.end - pages.start;
+            self.lists.segment(
+                segment.clone(),
+                slot.unwrap_or(declared_slots + kind as usize),
+            );
             let counts = match slot {
                 Some(slot) => &mut self.declared[slot],
                 None => self.kinds[kind as usize].get_or_insert_default(),
@@ -194,6 +223,7 @@ impl<L: PageListSink> RegionTally<L> {
         regions: &DeclaredPages,
         page_size: u64,
     ) -> (PageCounts, Vec<RegionTruth>, Option<PageLists>) {
+        let region_names = &regions.names;
         let declared = regions
             .names
             .iter()
@@ -218,6 +248,12 @@ impl<L: PageListSink> RegionTally<L> {
         for region in &regions {
             total.add(&region.counts);
         }
-        (total, regions, self.lists.into_lists(page_size))
+        // Region indices as the sink saw them: declared slots, then mapping kinds.
+        let names: Vec<String> = region_names
+            .iter()
+            .cloned()
+            .chain(MappingKind::ALL.iter().map(|kind| kind.name().to_string()))
+            .collect();
+        (total, regions, self.lists.into_lists(page_size, &names))
     }
 }

@@ -232,6 +232,27 @@ fn page_lists_are_merged_address_runs_across_pieces() {
         total.copied_pages
     );
     assert_eq!(total, counts(1, 8, 1));
+    // Every examined page is labelled, and the runs split along the labels.
+    let labels: Vec<(&str, std::ops::Range<u64>)> = lists
+        .regions
+        .iter()
+        .map(|l| (l.region.as_str(), l.range.clone()))
+        .collect();
+    assert_eq!(
+        labels,
+        vec![
+            ("anon", bytes(10..14)),
+            ("r", bytes(14..16)),
+            ("anon", bytes(16..20))
+        ]
+    );
+    assert_eq!(
+        lists.by_region(&lists.copied),
+        vec![
+            ("anon".to_string(), vec![bytes(10..13), bytes(16..20)]),
+            ("r".to_string(), vec![bytes(15..16)]),
+        ]
+    );
 }
 
 #[test]
@@ -270,7 +291,7 @@ fn frames_at_sighting_tell_the_parents_rewrites_from_the_childs_copies() {
     );
     assert_eq!(counts.child_present_pages(), 6);
     // The page lists hold the child's copies only.
-    let lists = lists.into_lists(PAGE_BYTES).unwrap();
+    let lists = lists.into_lists(PAGE_BYTES, &[]).unwrap();
     assert_eq!(lists.copied, vec![102 * PAGE_BYTES..105 * PAGE_BYTES]);
 
     // Without the sighting the parent's rewrite is a copy, as it always was.
