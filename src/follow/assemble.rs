@@ -1,8 +1,8 @@
 //! From what the follower saw to the result of a run: the headline figures, the typed body
 //! with every process's record, and the CI checks judged on them.
 
-use super::FollowOutcome;
 use crate::error::exit_code;
+use crate::follow::outcome::FollowOutcome;
 use crate::kernel::machine::describe_machine;
 use crate::measure::guard;
 use crate::result::figures::FigureSource;

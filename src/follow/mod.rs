@@ -3,6 +3,8 @@
 //!
 //! - this file: the follow loop (what is the tree, when it is measured, which passes become
 //!   phases);
+//! - `ending`: the command's exit, the grace after an interruption, killing what is left;
+//! - `outcome`: what following leaves;
 //! - [`assemble`]: from what was seen to the run's result and its checks;
 //! - [`spawn`]: starting the command.
 //!
@@ -29,16 +31,20 @@
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
 
 pub mod assemble;
+mod ending;
+mod outcome;
 pub mod spawn;
 
 pub use assemble::{RunLimits, RunTarget};
+pub use ending::{GRACE, kill_everything_below_memlab};
+pub use outcome::{FollowOutcome, PeakFootprint};
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, ExitStatus};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
 use crate::kernel::pagemap::{self, TruthMethod};
@@ -48,10 +54,10 @@ use crate::measure::guard;
 use crate::measure::sampler::{Sampler, SamplerConfig};
 use crate::measure::snapshot::{Member, TreeMeasurement};
 use crate::result::figures::{FigureSource, child_bytes};
-use crate::result::run::{
-    ExitStatusFact, Figures, PassesFact, ProcessEnd, ProcessKind, RunProcess,
-};
+use crate::result::run::{Figures, PassesFact, ProcessEnd, ProcessKind, RunProcess};
 use crate::result::{Phase, Role, Timeline};
+
+use ending::{CommandGuard, Ending};
 
 /// Shortest time between two polls of the tree.
 const POLL_MIN: Duration = Duration::from_millis(20);
@@ -69,9 +75,6 @@ pub const TRUTH_CPU_BUDGET: f64 = 0.10;
 pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
 /// Most passes kept as phases.
 pub const MAX_PHASES: usize = 240;
-/// After forwarding Ctrl-C (or SIGTERM, SIGHUP), how long the command has to exit before
-/// memlab kills the tree. A second signal cuts it short.
-pub const GRACE: Duration = Duration::from_secs(3);
 /// Longest phase name (the protocol's rule, kept for run's phases).
 const MAX_PHASE_NAME: usize = 40;
 
@@ -88,32 +91,6 @@ pub struct FollowConfig {
     pub sampler: Option<SamplerConfig>,
     /// Printed as the `start` marker.
     pub label: String,
-}
-
-/// The largest footprint of the tree over all passes.
-#[derive(Debug, Clone)]
-pub struct PeakFootprint {
-    pub bytes: u64,
-    /// Unique bytes (distinct frames); false: ΣPSS, without frame numbers.
-    pub exact: bool,
-    pub time_s: f64,
-    /// The process with the largest PSS at that moment, and its PSS.
-    pub largest: Option<(i32, u64)>,
-}
-
-pub struct FollowOutcome {
-    pub phases: Vec<Phase>,
-    /// The phase with the tree's largest unique footprint (ΣPSS without frame numbers).
-    pub peak_phase: Option<String>,
-    pub peak_footprint: Option<PeakFootprint>,
-    pub processes: Vec<RunProcess>,
-    pub timeline: Timeline,
-    pub exit: Option<ExitStatusFact>,
-    pub exit_status: Option<ExitStatus>,
-    /// The signal that interrupted memlab.
-    pub interrupted_by: Option<i32>,
-    pub passes: PassesFact,
-    pub wall_seconds: f64,
 }
 
 /// The `stat` fields that a forked child shares with its parent and an exec replaces.
@@ -789,52 +766,6 @@ impl Follower {
     }
 }
 
-/// Kills everything left below memlab (the command's group, then every descendant, orphans
-/// included) and reaps it. Bounded in time.
-pub fn kill_everything_below_memlab(group: Option<i32>) {
-    if let Some(group) = group {
-        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
-    }
-    let me = std::process::id() as i32;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let left = descendants(me);
-        for pid in &left {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-        }
-        while let Ok(status) = waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            if matches!(status, WaitStatus::StillAlive) {
-                break;
-            }
-        }
-        if left.is_empty() || Instant::now() >= deadline {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// The spawned command: killed with everything below memlab if the follow loop fails.
-struct CommandGuard {
-    child: Option<Child>,
-    group: i32,
-    done: bool,
-}
-
-impl Drop for CommandGuard {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if let Some(child) = self.child.as_mut() {
-            let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
-            let _ = child.kill();
-            let _ = child.wait();
-            kill_everything_below_memlab(Some(self.group));
-        }
-    }
-}
-
 fn pid_list(pids: &[i32]) -> String {
     const SHOWN: usize = 4;
     let mut text: Vec<String> = pids.iter().take(SHOWN).map(|p| p.to_string()).collect();
@@ -842,17 +773,6 @@ fn pid_list(pids: &[i32]) -> String {
         text.push(format!("+{}", pids.len() - SHOWN));
     }
     text.join(", ")
-}
-
-fn exit_fact(status: ExitStatus, killed_by_memlab: bool) -> ExitStatusFact {
-    use std::os::unix::process::ExitStatusExt;
-    ExitStatusFact {
-        code: status.code(),
-        signal: status
-            .signal()
-            .map(|signal| guard::signal_name(signal).to_string()),
-        killed_by_memlab,
-    }
 }
 
 /// Follows `target` until it ends (the command exits; for `--pid`, every followed process is
@@ -867,11 +787,7 @@ pub fn follow(
         Target::Spawned(child) => (child.id() as i32, Some(child), false),
         Target::Attached(pid) => (pid, None, true),
     };
-    let mut command = CommandGuard {
-        child,
-        group: root,
-        done: false,
-    };
+    let mut command = CommandGuard::new(child, root);
     let sampler = match config.sampler {
         Some(sampler_config) => Some(Sampler::start(root, started, sampler_config)?),
         None => None,
@@ -885,27 +801,24 @@ pub fn follow(
     let method = pagemap::best_method().ok();
     let mut follower = Follower::new(started, root, attached, method);
 
-    let mut exit: Option<ExitStatus> = None;
-    let mut interrupted: Option<(i32, Instant, usize)> = None;
-    let mut killed_by_memlab: Option<Instant> = None;
+    let mut ending = Ending::default();
     let mut next_pass = Instant::now();
     let mut sighting = false;
     loop {
-        if interrupted.is_none()
+        if ending.interrupted.is_none()
             && let Some(signal) = guard::interrupted()
         {
-            interrupted = Some((signal, Instant::now() + GRACE, guard::signals_received()));
+            ending.interrupt(signal, Instant::now(), guard::signals_received());
             marker("interrupted", guard::signal_name(signal));
-            if !attached && let Ok(signal) = Signal::try_from(signal) {
+            if let Ok(signal) = Signal::try_from(signal) {
                 // As a terminal would: to the command's process group.
-                let _ = killpg(Pid::from_raw(root), signal);
+                command.forward(signal);
             }
         }
-        if let Some(child) = command.child.as_mut()
-            && exit.is_none()
-            && let Some(status) = child.try_wait()?
+        if ending.exit.is_none()
+            && let Some(status) = command.try_wait()?
         {
-            exit = Some(status);
+            ending.exit = Some(status);
             marker("command-exit", &guard::describe_status(status));
         }
 
@@ -940,9 +853,9 @@ pub fn follow(
         }
 
         if attached {
-            if interrupted.is_some() || !follower.any_alive() {
+            if ending.interrupted.is_some() || !follower.any_alive() {
                 // What is still running when memlab stops is measured once more.
-                if interrupted.is_some() {
+                if ending.interrupted.is_some() {
                     follower.pass(sampler.as_ref(), false)?;
                 }
                 for tracked in follower.tracked.iter_mut().filter(|t| t.alive) {
@@ -950,7 +863,7 @@ pub fn follow(
                 }
                 break;
             }
-        } else if exit.is_some() {
+        } else if ending.exit.is_some() {
             // The command is gone: measure what it left behind, then kill it.
             if follower.any_alive() {
                 follower.pass(sampler.as_ref(), false)?;
@@ -963,18 +876,10 @@ pub fn follow(
                 tracked.end = Some(ProcessEnd::Killed);
             }
             break;
-        } else if let Some((_, deadline, count)) = interrupted
-            && killed_by_memlab.is_none()
-            && (now >= deadline || guard::signals_received() > count)
-        {
-            let _ = killpg(Pid::from_raw(root), Signal::SIGKILL);
-            if let Some(child) = command.child.as_mut() {
-                let _ = child.kill();
-            }
-            killed_by_memlab = Some(now);
-        } else if killed_by_memlab
-            .is_some_and(|at| now.duration_since(at) > Duration::from_secs(10))
-        {
+        } else if ending.grace_over(now, guard::signals_received()) {
+            command.kill();
+            ending.killed_by_memlab = Some(now);
+        } else if ending.kill_failed(now) {
             anyhow::bail!("the command did not exit 10 s after SIGKILL");
         }
 
@@ -984,7 +889,7 @@ pub fn follow(
             .max(Duration::from_millis(1));
         std::thread::sleep(wait);
     }
-    command.done = true;
+    command.disarm();
     marker("end", "");
     if let Some(last) = follower.passes.last_mut() {
         last.end = true;
@@ -1002,9 +907,9 @@ pub fn follow(
         peak_footprint: follower.peak_footprint.clone(),
         processes,
         timeline,
-        exit: exit.map(|status| exit_fact(status, killed_by_memlab.is_some())),
-        exit_status: exit,
-        interrupted_by: interrupted.map(|(signal, _, _)| signal),
+        exit: ending.exit_fact(),
+        exit_status: ending.exit,
+        interrupted_by: ending.interrupted.map(|i| i.signal),
         passes,
         wall_seconds,
     })
