@@ -1,8 +1,9 @@
 //! The follower of `memlab run`: watches a whole process tree as it changes, measures it,
 //! and keeps a record of every process that ever belonged to it.
 //!
-//! - this file: the follow loop (what is the tree, when it is measured, which passes become
-//!   phases);
+//! - this file: the follow loop (what is the tree, when it is measured);
+//! - `schedule`: when the next poll and pass are due, and what following cost;
+//! - `phases`: which passes are kept as phases and their names;
 //! - `ending`: the command's exit, the grace after an interruption, killing what is left;
 //! - `outcome`: what following leaves;
 //! - [`assemble`]: from what was seen to the run's result and its checks;
@@ -33,11 +34,15 @@
 pub mod assemble;
 mod ending;
 mod outcome;
+mod phases;
+mod schedule;
 pub mod spawn;
 
 pub use assemble::{RunLimits, RunTarget};
 pub use ending::{GRACE, kill_everything_below_memlab};
 pub use outcome::{FollowOutcome, PeakFootprint};
+pub use phases::MAX_PHASES;
+pub use schedule::{FOOTPRINT_CPU_BUDGET, TRUTH_CPU_BUDGET};
 
 use std::collections::{HashMap, HashSet};
 use std::process::Child;
@@ -49,34 +54,17 @@ use nix::unistd::Pid;
 
 use crate::kernel::pagemap::{self, TruthMethod};
 use crate::kernel::tree::{descendants, direct_children};
-use crate::measure::cputime::{moving_average, thread_cpu};
+use crate::measure::cputime::thread_cpu;
 use crate::measure::guard;
 use crate::measure::sampler::{Sampler, SamplerConfig};
 use crate::measure::snapshot::{Member, TreeMeasurement};
 use crate::result::figures::{FigureSource, child_bytes};
-use crate::result::run::{Figures, PassesFact, ProcessEnd, ProcessKind, RunProcess};
+use crate::result::run::{Figures, ProcessEnd, ProcessKind, RunProcess};
 use crate::result::{Phase, Role, Timeline};
 
 use ending::{CommandGuard, Ending};
-
-/// Shortest time between two polls of the tree.
-const POLL_MIN: Duration = Duration::from_millis(20);
-/// Longest: a huge tree polls less often, but memlab still answers a signal within this.
-const POLL_MAX: Duration = Duration::from_millis(500);
-/// Share of one core polls may take.
-const POLL_CPU_BUDGET: f64 = 0.05;
-/// Share of one core page-truth passes may take: the interval between two passes is at least
-/// their mean cost divided by this. On 2 cores saturated by 4 copying workers, 25% slowed them
-/// by 10-17% (docs/performance.md).
-pub const TRUTH_CPU_BUDGET: f64 = 0.10;
-/// Share of one core the unique footprint may take. It costs about twice a pass (every page of
-/// every mapping of every process), so it is taken on some passes only, never on a sighting
-/// pass (those land while new workers start their work).
-pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
-/// Most passes kept as phases.
-pub const MAX_PHASES: usize = 240;
-/// Longest phase name (the protocol's rule, kept for run's phases).
-const MAX_PHASE_NAME: usize = 40;
+use phases::{Pass, PassLog};
+use schedule::Schedule;
 
 /// What to follow.
 pub enum Target {
@@ -156,10 +144,6 @@ fn command_line(pid: i32) -> String {
     }
 }
 
-fn moving_average_opt(previous: Option<Duration>, cost: Duration) -> Option<Duration> {
-    Some(moving_average(previous, cost))
-}
-
 /// A process as followed.
 struct Tracked {
     pid: i32,
@@ -217,18 +201,6 @@ fn rank(source: FigureSource) -> u8 {
     }
 }
 
-/// A pass, with the reasons it may be kept as a phase.
-struct Pass {
-    id: u64,
-    phase: Phase,
-    start: bool,
-    end: bool,
-    /// Processes measured for the first time in this pass.
-    seen: Vec<i32>,
-    /// Processes for which this was the last pass before they exited.
-    last_of: Vec<i32>,
-}
-
 /// New and vanished processes found by a poll.
 #[derive(Default)]
 struct Change {
@@ -246,29 +218,22 @@ struct Follower {
     by_pid: HashMap<i32, usize>,
     measurement: TreeMeasurement,
     pfn: bool,
-    passes: Vec<Pass>,
-    next_pass_id: u64,
+    passes: PassLog,
     /// (pass id, footprint) of the largest footprint so far.
     peak: Option<(u64, u64)>,
     peak_footprint: Option<PeakFootprint>,
-    pass_cost: Option<Duration>,
-    pass_count: u64,
-    pass_total: Duration,
-    pass_max: Duration,
-    last_pass_at: Option<Instant>,
-    footprint_cost: Option<Duration>,
-    last_footprint_at: Option<Instant>,
-    footprints: u64,
-    footprint_total: Duration,
-    poll_cost: Option<Duration>,
-    poll_count: u64,
-    poll_total: Duration,
-    cpu_seconds: f64,
-    dropped: usize,
+    schedule: Schedule,
 }
 
 impl Follower {
-    fn new(started: Instant, root: i32, attached: bool, method: Option<TruthMethod>) -> Follower {
+    fn new(
+        started: Instant,
+        root: i32,
+        attached: bool,
+        method: Option<TruthMethod>,
+        interval: Duration,
+    ) -> Follower {
+        let pfn = method == Some(TruthMethod::Pfn);
         Follower {
             started,
             me: std::process::id() as i32,
@@ -277,25 +242,11 @@ impl Follower {
             tracked: Vec::new(),
             by_pid: HashMap::new(),
             measurement: TreeMeasurement::default(),
-            pfn: method == Some(TruthMethod::Pfn),
-            passes: Vec::new(),
-            next_pass_id: 0,
+            pfn,
+            passes: PassLog::default(),
             peak: None,
             peak_footprint: None,
-            pass_cost: None,
-            pass_count: 0,
-            pass_total: Duration::ZERO,
-            pass_max: Duration::ZERO,
-            last_pass_at: None,
-            footprint_cost: None,
-            last_footprint_at: None,
-            footprints: 0,
-            footprint_total: Duration::ZERO,
-            poll_cost: None,
-            poll_count: 0,
-            poll_total: Duration::ZERO,
-            cpu_seconds: 0.0,
-            dropped: 0,
+            schedule: Schedule::new(interval, Instant::now(), pfn),
         }
     }
 
@@ -372,10 +323,8 @@ impl Follower {
                 tracked.gone_s = Some(now_s);
                 tracked.end = Some(ProcessEnd::Exited);
                 change.gone.push(pid);
-                if let Some(pass) =
-                    last_pass.and_then(|id| self.passes.iter_mut().find(|p| p.id == id))
-                {
-                    pass.last_of.push(pid);
+                if let Some(pass_id) = last_pass {
+                    self.passes.mark_last_of(pass_id, pid);
                 }
             }
         }
@@ -454,11 +403,11 @@ impl Follower {
         if !self.attached {
             self.reap_orphans();
         }
-        let used = thread_cpu().saturating_sub(cpu);
-        self.poll_count += 1;
-        self.poll_total += began.elapsed();
-        self.poll_cost = moving_average_opt(self.poll_cost, used);
-        self.cpu_seconds += used.as_secs_f64();
+        if !change.new.is_empty() {
+            self.schedule.saw_new_process();
+        }
+        self.schedule
+            .polled(began.elapsed(), thread_cpu().saturating_sub(cpu));
         change
     }
 
@@ -469,31 +418,6 @@ impl Follower {
             if pid != self.root {
                 let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
             }
-        }
-    }
-
-    fn poll_interval(&self) -> Duration {
-        self.poll_cost
-            .map_or(POLL_MIN, |cost| cost.div_f64(POLL_CPU_BUDGET))
-            .clamp(POLL_MIN, POLL_MAX)
-    }
-
-    /// Passes are never closer than this: their mean cost over the budget.
-    fn min_pass_gap(&self) -> Duration {
-        self.pass_cost
-            .map_or(Duration::ZERO, |cost| cost.div_f64(TRUTH_CPU_BUDGET))
-    }
-
-    /// Whether this pass should also take the unique footprint.
-    fn footprint_due(&self, sighting: bool, began: Instant) -> bool {
-        if !self.pfn {
-            return false;
-        }
-        match (self.last_footprint_at, self.footprint_cost) {
-            (Some(at), Some(cost)) => {
-                !sighting && began.duration_since(at) >= cost.div_f64(FOOTPRINT_CPU_BUDGET)
-            }
-            _ => true,
         }
     }
 
@@ -517,11 +441,8 @@ impl Follower {
                 .filter(|unique| *unique > 0)
                 .map(|unique| tree.rss_bytes as f64 / unique as f64);
         }
-        self.footprints += 1;
-        self.footprint_total += began.elapsed();
-        self.footprint_cost = moving_average_opt(self.footprint_cost, began.elapsed());
-        self.cpu_seconds += thread_cpu().saturating_sub(cpu).as_secs_f64();
-        self.last_footprint_at = Some(began);
+        self.schedule
+            .footprint_taken(began, began.elapsed(), thread_cpu().saturating_sub(cpu));
     }
 
     fn pass(&mut self, sampler: Option<&Sampler>, sighting: bool) -> anyhow::Result<()> {
@@ -557,12 +478,11 @@ impl Follower {
         // The footprint has its own budget: the pass's cost is the measurement's alone.
         let pass_took = began.elapsed();
         let pass_cpu = thread_cpu().saturating_sub(cpu);
-        if self.footprint_due(sighting, began) {
+        if self.schedule.footprint_due(sighting, began) {
             self.add_footprint(&mut snapshot);
         }
         let time_s = began.duration_since(self.started).as_secs_f64();
-        let id = self.next_pass_id;
-        self.next_pass_id += 1;
+        let id = self.passes.next_id();
 
         let mut seen = Vec::new();
         for process in &snapshot.processes {
@@ -652,117 +572,16 @@ impl Follower {
                 meminfo: snapshot.meminfo,
                 tree: snapshot.tree,
             },
-            start: self.pass_count == 0,
+            start: id == 0,
             end: false,
             seen,
             last_of: Vec::new(),
         });
-        self.pass_count += 1;
-        self.pass_total += pass_took;
-        self.pass_max = self.pass_max.max(pass_took);
-        self.pass_cost = moving_average_opt(self.pass_cost, pass_took);
-        self.last_pass_at = Some(began);
-        self.cpu_seconds += pass_cpu.as_secs_f64();
-        self.thin();
+        self.schedule.passed(began, pass_took, pass_cpu);
+        let oldest_live_last_pass = self.alive().filter_map(|t| t.last_pass).min();
+        self.passes
+            .thin(self.peak.map(|(id, _)| id), oldest_live_last_pass);
         Ok(())
-    }
-
-    /// Keeps at most [`MAX_PHASES`] passes: drops every other unnamed one (then, if still too
-    /// many, every other named one), never the first, the peak, or a pass that is still the
-    /// latest of a live process (it may become its `last-PID`).
-    fn thin(&mut self) {
-        if self.passes.len() <= MAX_PHASES {
-            return;
-        }
-        let protected_from = self
-            .alive()
-            .filter_map(|t| t.last_pass)
-            .min()
-            .unwrap_or(u64::MAX)
-            .min(self.next_pass_id.saturating_sub(1));
-        let peak = self.peak.map(|(id, _)| id);
-        for named_too in [false, true] {
-            if self.passes.len() <= MAX_PHASES {
-                break;
-            }
-            let before = self.passes.len();
-            let mut drop_this = true;
-            self.passes.retain(|pass| {
-                let unnamed = pass.seen.is_empty() && pass.last_of.is_empty();
-                let removable = !pass.start
-                    && Some(pass.id) != peak
-                    && pass.id < protected_from
-                    && (named_too || unnamed);
-                if !removable {
-                    return true;
-                }
-                drop_this = !drop_this;
-                drop_this
-            });
-            self.dropped += before - self.passes.len();
-        }
-    }
-
-    /// The kept passes as phases, named by why they were kept (see the module documentation).
-    fn phases(&mut self) -> (Vec<Phase>, Option<String>, HashMap<u64, String>) {
-        let peak = self.peak.map(|(id, _)| id);
-        let mut used: HashSet<String> = HashSet::new();
-        let mut names = HashMap::new();
-        let mut peak_name = None;
-        let mut phases = Vec::with_capacity(self.passes.len());
-        for pass in self.passes.drain(..) {
-            let mut parts: Vec<String> = Vec::new();
-            if pass.start {
-                parts.push("start".into());
-            }
-            if pass.end {
-                parts.push("end".into());
-            }
-            if Some(pass.id) == peak {
-                parts.push("peak".into());
-            }
-            let pids = |what: &str, pids: &[i32]| match pids {
-                [] => None,
-                [one] => Some(format!("{what}-{one}")),
-                [first, rest @ ..] => Some(format!("{what}-{first}-and-{}", rest.len())),
-            };
-            if !pass.start {
-                parts.extend(pids("seen", &pass.seen));
-            }
-            parts.extend(pids("last", &pass.last_of));
-            if parts.is_empty() {
-                parts.push(format!(
-                    "t-{}ms",
-                    (pass.phase.time_s * 1000.0).round() as u64
-                ));
-            }
-            let mut name = String::new();
-            for part in parts {
-                let joined = if name.is_empty() {
-                    part
-                } else {
-                    format!("{name}-{part}")
-                };
-                if joined.len() > MAX_PHASE_NAME && !name.is_empty() {
-                    break;
-                }
-                name = joined;
-            }
-            let mut unique = name.clone();
-            let mut suffix = 2;
-            while !used.insert(unique.clone()) {
-                unique = format!("{name}-{suffix}");
-                suffix += 1;
-            }
-            if Some(pass.id) == peak {
-                peak_name = Some(unique.clone());
-            }
-            names.insert(pass.id, unique.clone());
-            let mut phase = pass.phase;
-            phase.name = unique;
-            phases.push(phase);
-        }
-        (phases, peak_name, names)
     }
 }
 
@@ -799,11 +618,9 @@ pub fn follow(
     };
     marker("start", &config.label);
     let method = pagemap::best_method().ok();
-    let mut follower = Follower::new(started, root, attached, method);
+    let mut follower = Follower::new(started, root, attached, method, config.interval);
 
     let mut ending = Ending::default();
-    let mut next_pass = Instant::now();
-    let mut sighting = false;
     loop {
         if ending.interrupted.is_none()
             && let Some(signal) = guard::interrupted()
@@ -833,7 +650,6 @@ pub fn follow(
                 sampler.set_children(&others);
             }
             if !change.new.is_empty() {
-                sighting = true;
                 marker("spawn", &pid_list(&change.new));
             }
             if !change.gone.is_empty() {
@@ -842,14 +658,9 @@ pub fn follow(
         }
 
         let now = Instant::now();
-        let gap_ok = follower
-            .last_pass_at
-            .is_none_or(|at| now.duration_since(at) >= follower.min_pass_gap());
-        if follower.any_alive() && ((sighting && gap_ok) || now >= next_pass) {
+        if follower.any_alive() && follower.schedule.pass_due(now) {
+            let sighting = follower.schedule.sighting();
             follower.pass(sampler.as_ref(), sighting)?;
-            sighting = false;
-            let at = follower.last_pass_at.unwrap_or(now);
-            next_pass = at + config.interval.max(follower.min_pass_gap());
         }
 
         if attached {
@@ -883,27 +694,24 @@ pub fn follow(
             anyhow::bail!("the command did not exit 10 s after SIGKILL");
         }
 
-        let wait = follower
-            .poll_interval()
-            .min(next_pass.saturating_duration_since(Instant::now()))
-            .max(Duration::from_millis(1));
-        std::thread::sleep(wait);
+        std::thread::sleep(follower.schedule.sleep(Instant::now()));
     }
     command.disarm();
     marker("end", "");
-    if let Some(last) = follower.passes.last_mut() {
-        last.end = true;
-    }
+    follower.passes.mark_end();
     let mut timeline = sampler.map(Sampler::finish).unwrap_or_default();
     let wall_seconds = started.elapsed().as_secs_f64();
-    let (mut phases, peak_phase, names) = follower.phases();
-    let mut processes = records(&follower, &names);
+    let dropped = follower.passes.dropped();
+    let passes = std::mem::take(&mut follower.passes);
+    let named = passes.into_phases(follower.peak.map(|(id, _)| id));
+    let mut phases = named.phases;
+    let mut processes = records(&follower, &named.names);
     settle_roles(&processes, &mut phases, &mut timeline);
     add_sampled_peaks(&mut processes, &timeline);
-    let passes = passes_fact(&follower, config, method, phases.len());
+    let passes = follower.schedule.fact(method, phases.len(), dropped);
     Ok(FollowOutcome {
         phases,
-        peak_phase,
+        peak_phase: named.peak,
         peak_footprint: follower.peak_footprint.clone(),
         processes,
         timeline,
@@ -958,43 +766,6 @@ fn add_sampled_peaks(processes: &mut [RunProcess], timeline: &Timeline) {
                 process.peak_uss_bytes = Some(process.peak_uss_bytes.unwrap_or(0).max(uss));
             }
         }
-    }
-}
-
-fn passes_fact(
-    follower: &Follower,
-    config: &FollowConfig,
-    method: Option<TruthMethod>,
-    phases_kept: usize,
-) -> PassesFact {
-    let mean_ms = |total: Duration, count: u64| {
-        if count == 0 {
-            0.0
-        } else {
-            total.as_secs_f64() * 1e3 / count as f64
-        }
-    };
-    PassesFact {
-        interval_ms: config.interval.as_secs_f64() * 1e3,
-        effective_interval_ms: config.interval.max(follower.min_pass_gap()).as_secs_f64() * 1e3,
-        cpu_budget: TRUTH_CPU_BUDGET,
-        passes: follower.pass_count,
-        mean_pass_ms: mean_ms(follower.pass_total, follower.pass_count),
-        max_pass_ms: follower.pass_max.as_secs_f64() * 1e3,
-        footprints: follower.footprints,
-        mean_footprint_ms: mean_ms(follower.footprint_total, follower.footprints),
-        footprint_cpu_budget: FOOTPRINT_CPU_BUDGET,
-        cpu_seconds: follower.cpu_seconds,
-        polls: follower.poll_count,
-        mean_poll_us: mean_ms(follower.poll_total, follower.poll_count) * 1e3,
-        phases_kept,
-        phases_dropped: follower.dropped,
-        method: match method {
-            Some(TruthMethod::Pfn) => "pfn",
-            Some(TruthMethod::ExclusiveBit) => "exclusive-bit",
-            None => "none",
-        }
-        .to_string(),
     }
 }
 
