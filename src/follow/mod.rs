@@ -1,11 +1,6 @@
 //! The follower of `memlab run`: watches a whole process tree as it changes, measures it,
 //! and keeps a record of every process that ever belonged to it.
 //!
-//! - this file: the follow loop (what is the tree, when it is measured, which passes become
-//!   phases);
-//! - [`assemble`]: from what was seen to the run's result and its checks;
-//! - [`spawn`]: starting the command.
-//!
 //! - **The tree.** `memlab run -- COMMAND`: every descendant of memlab (the command, what it
 //!   forks and execs, and orphans re-parented to memlab, its subreaper); memlab itself never.
 //!   `--pid PID`: PID, its descendants, and every process already followed that is still alive
@@ -27,53 +22,50 @@
 //!   passes as `t-MSms`; beyond [`MAX_PHASES`], every other
 //!   unnamed pass is dropped (the per-process records keep each process's figures).
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
+//!
+//! The pieces, each unit-tested without processes where it is pure:
+//!
+//! - this file: the follow loop, with signals, the grace and the kill;
+//! - `follower`: the state between polls and passes, what a poll and a pass do, and the one
+//!   place a pass's outcome is recorded;
+//! - `tree`: one record per process, and what each poll changes (a pure decision on the
+//!   records and the poll's observations); `observe`: what a poll reads from `/proc`;
+//! - `schedule`: when the next poll and pass are due, and what following cost;
+//! - `phases`: which passes are kept and their names; `measured` and `records`: each
+//!   process's figures and its record in the result;
+//! - `ending`: the command's exit, the grace after an interruption, killing what is left;
+//! - `outcome`: what following leaves; [`assemble`]: from it to the run's result and its
+//!   checks; [`spawn`]: starting the command.
 
 pub mod assemble;
+mod ending;
+mod follower;
+mod measured;
+mod observe;
+mod outcome;
+mod phases;
+mod records;
+mod schedule;
 pub mod spawn;
+mod tree;
 
 pub use assemble::{RunLimits, RunTarget};
+pub use ending::{GRACE, kill_everything_below_memlab};
+pub use outcome::{FollowOutcome, PeakFootprint};
+pub use phases::MAX_PHASES;
+pub use schedule::{FOOTPRINT_CPU_BUDGET, TRUTH_CPU_BUDGET};
 
-use std::collections::{HashMap, HashSet};
-use std::process::{Child, ExitStatus};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-use crate::kernel::pagemap::{self, TruthMethod};
-use crate::kernel::tree::{descendants, direct_children};
-use crate::measure::cputime::{moving_average, thread_cpu};
 use crate::measure::guard;
 use crate::measure::sampler::{Sampler, SamplerConfig};
-use crate::measure::snapshot::{Member, TreeMeasurement};
-use crate::result::figures::{FigureSource, child_bytes};
-use crate::result::run::{
-    ExitStatusFact, Figures, PassesFact, ProcessEnd, ProcessKind, RunProcess,
-};
-use crate::result::{Phase, Role, Timeline};
 
-/// Shortest time between two polls of the tree.
-const POLL_MIN: Duration = Duration::from_millis(20);
-/// Longest: a huge tree polls less often, but memlab still answers a signal within this.
-const POLL_MAX: Duration = Duration::from_millis(500);
-/// Share of one core polls may take.
-const POLL_CPU_BUDGET: f64 = 0.05;
-/// Share of one core page-truth passes may take: the interval between two passes is at least
-/// their mean cost divided by this. On 2 cores saturated by 4 copying workers, 25% slowed them
-/// by 10-17% (docs/performance.md).
-pub const TRUTH_CPU_BUDGET: f64 = 0.10;
-/// Share of one core the unique footprint may take. It costs about twice a pass (every page of
-/// every mapping of every process), so it is taken on some passes only, never on a sighting
-/// pass (those land while new workers start their work).
-pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
-/// Most passes kept as phases.
-pub const MAX_PHASES: usize = 240;
-/// After forwarding Ctrl-C (or SIGTERM, SIGHUP), how long the command has to exit before
-/// memlab kills the tree. A second signal cuts it short.
-pub const GRACE: Duration = Duration::from_secs(3);
-/// Longest phase name (the protocol's rule, kept for run's phases).
-const MAX_PHASE_NAME: usize = 40;
+use ending::{CommandGuard, Ending};
+use follower::Follower;
+use tree::Change;
 
 /// What to follow.
 pub enum Target {
@@ -90,771 +82,6 @@ pub struct FollowConfig {
     pub label: String,
 }
 
-/// The largest footprint of the tree over all passes.
-#[derive(Debug, Clone)]
-pub struct PeakFootprint {
-    pub bytes: u64,
-    /// Unique bytes (distinct frames); false: ΣPSS, without frame numbers.
-    pub exact: bool,
-    pub time_s: f64,
-    /// The process with the largest PSS at that moment, and its PSS.
-    pub largest: Option<(i32, u64)>,
-}
-
-pub struct FollowOutcome {
-    pub phases: Vec<Phase>,
-    /// The phase with the tree's largest unique footprint (ΣPSS without frame numbers).
-    pub peak_phase: Option<String>,
-    pub peak_footprint: Option<PeakFootprint>,
-    pub processes: Vec<RunProcess>,
-    pub timeline: Timeline,
-    pub exit: Option<ExitStatusFact>,
-    pub exit_status: Option<ExitStatus>,
-    /// The signal that interrupted memlab.
-    pub interrupted_by: Option<i32>,
-    pub passes: PassesFact,
-    pub wall_seconds: f64,
-}
-
-/// The `stat` fields that a forked child shares with its parent and an exec replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Layout([u64; 10]);
-
-struct Observed {
-    ppid: i32,
-    starttime: u64,
-    layout: Layout,
-}
-
-/// The process's `stat`, unless it is gone: a zombie, or exiting (PF_EXITING is set before
-/// its memory is torn down, which for a large process takes a while: its layout then reads as
-/// zeros and its pages are on their way out).
-fn observe(pid: i32) -> Option<Observed> {
-    const PF_EXITING: u32 = 0x4;
-    let stat = procfs::process::Process::new(pid).ok()?.stat().ok()?;
-    if matches!(stat.state, 'Z' | 'X' | 'x') || stat.flags & PF_EXITING != 0 {
-        return None;
-    }
-    Some(Observed {
-        ppid: stat.ppid,
-        starttime: stat.starttime,
-        layout: Layout([
-            stat.startcode,
-            stat.endcode,
-            stat.startstack,
-            stat.start_data.unwrap_or(0),
-            stat.end_data.unwrap_or(0),
-            stat.start_brk.unwrap_or(0),
-            stat.arg_start.unwrap_or(0),
-            stat.arg_end.unwrap_or(0),
-            stat.env_start.unwrap_or(0),
-            stat.env_end.unwrap_or(0),
-        ]),
-    })
-}
-
-const MAX_COMMAND_CHARS: usize = 160;
-
-fn command_line(pid: i32) -> String {
-    let Ok(process) = procfs::process::Process::new(pid) else {
-        return String::new();
-    };
-    let line = match process.cmdline() {
-        // One line: `python3 -c '…'` scripts hold newlines.
-        Ok(args) if !args.is_empty() => args
-            .join(" ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => match process.stat() {
-            Ok(stat) => format!("[{}]", stat.comm),
-            Err(_) => String::new(),
-        },
-    };
-    if line.chars().count() > MAX_COMMAND_CHARS {
-        let cut: String = line.chars().take(MAX_COMMAND_CHARS - 1).collect();
-        format!("{cut}…")
-    } else {
-        line
-    }
-}
-
-fn moving_average_opt(previous: Option<Duration>, cost: Duration) -> Option<Duration> {
-    Some(moving_average(previous, cost))
-}
-
-/// A process as followed.
-struct Tracked {
-    pid: i32,
-    starttime: u64,
-    root: bool,
-    /// Its parent when first seen, if that parent was in the tree.
-    original_parent: Option<i32>,
-    layout: Layout,
-    /// First seen with its parent's layout: forked without exec (so far).
-    forked_at_sighting: bool,
-    /// Its layout changed since first seen: it exec'd.
-    exec_after_sighting: bool,
-    /// A copy-on-write child of a live parent at the last poll: page truth applies.
-    comparable: bool,
-    alive: bool,
-    /// Sighting order.
-    order: usize,
-    command: String,
-    depth: usize,
-    first_seen_s: f64,
-    last_seen_s: f64,
-    gone_s: Option<f64>,
-    end: Option<ProcessEnd>,
-    peak_rss: u64,
-    peak_pss: Option<u64>,
-    peak_uss: Option<u64>,
-    peak_anonymous: Option<u64>,
-    measured_passes: u32,
-    last_pass: Option<u64>,
-    /// Its figures where it had copied the most, with their source and the pass's id.
-    best: Option<(Figures, FigureSource, u64)>,
-}
-
-impl Tracked {
-    fn kind(&self, root_kind: ProcessKind) -> ProcessKind {
-        if self.root {
-            root_kind
-        } else if self.exec_after_sighting {
-            ProcessKind::Exec
-        } else if self.forked_at_sighting {
-            ProcessKind::Forked
-        } else if self.original_parent.is_some() {
-            ProcessKind::Exec
-        } else {
-            ProcessKind::Orphan
-        }
-    }
-}
-
-fn rank(source: FigureSource) -> u8 {
-    match source {
-        FigureSource::PageTruthPfn => 2,
-        FigureSource::PageTruthExclusiveBit => 1,
-        FigureSource::PrivateDirtyGrowth => 0,
-    }
-}
-
-/// A pass, with the reasons it may be kept as a phase.
-struct Pass {
-    id: u64,
-    phase: Phase,
-    start: bool,
-    end: bool,
-    /// Processes measured for the first time in this pass.
-    seen: Vec<i32>,
-    /// Processes for which this was the last pass before they exited.
-    last_of: Vec<i32>,
-}
-
-/// New and vanished processes found by a poll.
-#[derive(Default)]
-struct Change {
-    new: Vec<i32>,
-    gone: Vec<i32>,
-}
-
-struct Follower {
-    started: Instant,
-    me: i32,
-    root: i32,
-    attached: bool,
-    tracked: Vec<Tracked>,
-    /// pid → index in `tracked` of its latest record.
-    by_pid: HashMap<i32, usize>,
-    measurement: TreeMeasurement,
-    pfn: bool,
-    passes: Vec<Pass>,
-    next_pass_id: u64,
-    /// (pass id, footprint) of the largest footprint so far.
-    peak: Option<(u64, u64)>,
-    peak_footprint: Option<PeakFootprint>,
-    pass_cost: Option<Duration>,
-    pass_count: u64,
-    pass_total: Duration,
-    pass_max: Duration,
-    last_pass_at: Option<Instant>,
-    footprint_cost: Option<Duration>,
-    last_footprint_at: Option<Instant>,
-    footprints: u64,
-    footprint_total: Duration,
-    poll_cost: Option<Duration>,
-    poll_count: u64,
-    poll_total: Duration,
-    cpu_seconds: f64,
-    dropped: usize,
-}
-
-impl Follower {
-    fn new(started: Instant, root: i32, attached: bool, method: Option<TruthMethod>) -> Follower {
-        Follower {
-            started,
-            me: std::process::id() as i32,
-            root,
-            attached,
-            tracked: Vec::new(),
-            by_pid: HashMap::new(),
-            measurement: TreeMeasurement::default(),
-            pfn: method == Some(TruthMethod::Pfn),
-            passes: Vec::new(),
-            next_pass_id: 0,
-            peak: None,
-            peak_footprint: None,
-            pass_cost: None,
-            pass_count: 0,
-            pass_total: Duration::ZERO,
-            pass_max: Duration::ZERO,
-            last_pass_at: None,
-            footprint_cost: None,
-            last_footprint_at: None,
-            footprints: 0,
-            footprint_total: Duration::ZERO,
-            poll_cost: None,
-            poll_count: 0,
-            poll_total: Duration::ZERO,
-            cpu_seconds: 0.0,
-            dropped: 0,
-        }
-    }
-
-    fn now_s(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
-    }
-
-    fn root_kind(&self) -> ProcessKind {
-        if self.attached {
-            ProcessKind::Attached
-        } else {
-            ProcessKind::Command
-        }
-    }
-
-    fn alive(&self) -> impl Iterator<Item = &Tracked> {
-        self.tracked.iter().filter(|t| t.alive)
-    }
-
-    fn any_alive(&self) -> bool {
-        self.alive().next().is_some()
-    }
-
-    /// Pids that may belong to the tree (zombies and exited ones are filtered by `observe`).
-    fn discover(&self) -> Vec<i32> {
-        if !self.attached {
-            return descendants(self.me);
-        }
-        let mut seeds: Vec<i32> = self.alive().map(|t| t.pid).collect();
-        if self.tracked.is_empty() {
-            seeds.push(self.root);
-        }
-        let mut found = Vec::new();
-        let mut seen = HashSet::new();
-        for seed in seeds {
-            for pid in std::iter::once(seed).chain(descendants(seed)) {
-                if pid != self.me && seen.insert(pid) {
-                    found.push(pid);
-                }
-            }
-        }
-        found
-    }
-
-    fn poll(&mut self) -> Change {
-        let began = Instant::now();
-        let cpu = thread_cpu();
-        let now_s = self.now_s();
-        let pids = self.discover();
-        let mut order = Vec::with_capacity(pids.len());
-        let mut observed: HashMap<i32, Observed> = HashMap::with_capacity(pids.len());
-        for pid in pids {
-            if let Some(seen) = observe(pid) {
-                order.push(pid);
-                observed.insert(pid, seen);
-            }
-        }
-        let mut change = Change::default();
-
-        // Gone: no longer in the tree, a zombie, or its pid reused by another process.
-        for index in 0..self.tracked.len() {
-            let tracked = &self.tracked[index];
-            if !tracked.alive {
-                continue;
-            }
-            let still = observed
-                .get(&tracked.pid)
-                .is_some_and(|o| o.starttime == tracked.starttime);
-            if !still {
-                let (pid, last_pass) = (tracked.pid, tracked.last_pass);
-                let tracked = &mut self.tracked[index];
-                tracked.alive = false;
-                tracked.comparable = false;
-                tracked.gone_s = Some(now_s);
-                tracked.end = Some(ProcessEnd::Exited);
-                change.gone.push(pid);
-                if let Some(pass) =
-                    last_pass.and_then(|id| self.passes.iter_mut().find(|p| p.id == id))
-                {
-                    pass.last_of.push(pid);
-                }
-            }
-        }
-
-        for pid in order {
-            let seen = &observed[&pid];
-            let parent_layout = observed.get(&seen.ppid).map(|p| p.layout);
-            let known =
-                self.by_pid.get(&pid).copied().filter(|i| {
-                    self.tracked[*i].alive && self.tracked[*i].starttime == seen.starttime
-                });
-            match known {
-                Some(index) => {
-                    let tracked = &mut self.tracked[index];
-                    tracked.last_seen_s = now_s;
-                    if seen.layout != tracked.layout {
-                        // It exec'd: a new program, nothing left to share with its parent.
-                        tracked.layout = seen.layout;
-                        if !tracked.root {
-                            tracked.exec_after_sighting = true;
-                        }
-                        tracked.command = command_line(pid);
-                    } else if tracked.command.is_empty() || tracked.command.starts_with('[') {
-                        // Seen in the middle of an exec, before its arguments were in place.
-                        tracked.command = command_line(pid);
-                    }
-                    tracked.comparable = tracked.forked_at_sighting
-                        && !tracked.exec_after_sighting
-                        && Some(seen.ppid) == tracked.original_parent
-                        && parent_layout == Some(seen.layout);
-                }
-                None => {
-                    let root = pid == self.root && !self.tracked.iter().any(|t| t.root);
-                    let in_tree = !root && observed.contains_key(&seen.ppid);
-                    let forked = in_tree && parent_layout == Some(seen.layout);
-                    let depth = if root {
-                        0
-                    } else {
-                        self.by_pid
-                            .get(&seen.ppid)
-                            .filter(|_| in_tree)
-                            .map(|i| self.tracked[*i].depth + 1)
-                            .unwrap_or(1)
-                    };
-                    let order = self.tracked.len();
-                    self.tracked.push(Tracked {
-                        pid,
-                        starttime: seen.starttime,
-                        root,
-                        original_parent: in_tree.then_some(seen.ppid),
-                        layout: seen.layout,
-                        forked_at_sighting: forked,
-                        exec_after_sighting: false,
-                        comparable: forked,
-                        alive: true,
-                        order,
-                        command: command_line(pid),
-                        depth,
-                        first_seen_s: now_s,
-                        last_seen_s: now_s,
-                        gone_s: None,
-                        end: None,
-                        peak_rss: 0,
-                        peak_pss: None,
-                        peak_uss: None,
-                        peak_anonymous: None,
-                        measured_passes: 0,
-                        last_pass: None,
-                        best: None,
-                    });
-                    self.by_pid.insert(pid, order);
-                    change.new.push(pid);
-                }
-            }
-        }
-        if !self.attached {
-            self.reap_orphans();
-        }
-        let used = thread_cpu().saturating_sub(cpu);
-        self.poll_count += 1;
-        self.poll_total += began.elapsed();
-        self.poll_cost = moving_average_opt(self.poll_cost, used);
-        self.cpu_seconds += used.as_secs_f64();
-        change
-    }
-
-    /// Reaps orphans re-parented to memlab that have exited (the command is reaped by its
-    /// `Child`). Only pids memlab knows are its children: never `waitpid(-1)` here.
-    fn reap_orphans(&self) {
-        for pid in direct_children(self.me) {
-            if pid != self.root {
-                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
-            }
-        }
-    }
-
-    fn poll_interval(&self) -> Duration {
-        self.poll_cost
-            .map_or(POLL_MIN, |cost| cost.div_f64(POLL_CPU_BUDGET))
-            .clamp(POLL_MIN, POLL_MAX)
-    }
-
-    /// Passes are never closer than this: their mean cost over the budget.
-    fn min_pass_gap(&self) -> Duration {
-        self.pass_cost
-            .map_or(Duration::ZERO, |cost| cost.div_f64(TRUTH_CPU_BUDGET))
-    }
-
-    /// Whether this pass should also take the unique footprint.
-    fn footprint_due(&self, sighting: bool, began: Instant) -> bool {
-        if !self.pfn {
-            return false;
-        }
-        match (self.last_footprint_at, self.footprint_cost) {
-            (Some(at), Some(cost)) => {
-                !sighting && began.duration_since(at) >= cost.div_f64(FOOTPRINT_CPU_BUDGET)
-            }
-            _ => true,
-        }
-    }
-
-    /// Distinct physical frames of the measured processes, into the snapshot's totals.
-    fn add_footprint(&mut self, snapshot: &mut crate::measure::snapshot::Snapshot) {
-        let began = Instant::now();
-        let cpu = thread_cpu();
-        let live: Vec<i32> = snapshot
-            .processes
-            .iter()
-            .filter(|p| !p.missing)
-            .map(|p| p.pid)
-            .collect();
-        if let Ok(footprint) = pagemap::tree_unique_footprint(&live)
-            && footprint.exact
-        {
-            let tree = &mut snapshot.tree;
-            tree.unique_bytes = footprint.unique_bytes;
-            tree.overcount_factor = tree
-                .unique_bytes
-                .filter(|unique| *unique > 0)
-                .map(|unique| tree.rss_bytes as f64 / unique as f64);
-        }
-        self.footprints += 1;
-        self.footprint_total += began.elapsed();
-        self.footprint_cost = moving_average_opt(self.footprint_cost, began.elapsed());
-        self.cpu_seconds += thread_cpu().saturating_sub(cpu).as_secs_f64();
-        self.last_footprint_at = Some(began);
-    }
-
-    fn pass(&mut self, sampler: Option<&Sampler>, sighting: bool) -> anyhow::Result<()> {
-        let mut alive: Vec<&Tracked> = self.alive().collect();
-        if alive.is_empty() {
-            return Ok(());
-        }
-        alive.sort_by_key(|t| t.order);
-        let began = Instant::now();
-        let cpu = thread_cpu();
-        let root_kind = self.root_kind();
-        let members: Vec<Member> = alive
-            .iter()
-            .map(|t| {
-                let role = match t.kind(root_kind) {
-                    ProcessKind::Command | ProcessKind::Attached => Role::Parent,
-                    ProcessKind::Forked => Role::Child,
-                    _ => Role::Descendant,
-                };
-                Member {
-                    pid: t.pid,
-                    role,
-                    child_index: (role == Role::Child).then_some(t.order),
-                    compare_with: if t.comparable {
-                        t.original_parent
-                    } else {
-                        None
-                    },
-                }
-            })
-            .collect();
-        let mut snapshot = self.measurement.measure_members(&members)?;
-        // The footprint has its own budget: the pass's cost is the measurement's alone.
-        let pass_took = began.elapsed();
-        let pass_cpu = thread_cpu().saturating_sub(cpu);
-        if self.footprint_due(sighting, began) {
-            self.add_footprint(&mut snapshot);
-        }
-        let time_s = began.duration_since(self.started).as_secs_f64();
-        let id = self.next_pass_id;
-        self.next_pass_id += 1;
-
-        let mut seen = Vec::new();
-        for process in &snapshot.processes {
-            let Some(index) = self.by_pid.get(&process.pid).copied() else {
-                continue;
-            };
-            let Some(rollup) = &process.rollup else {
-                continue;
-            };
-            let tracked = &mut self.tracked[index];
-            if tracked.measured_passes == 0 {
-                seen.push(process.pid);
-            }
-            tracked.measured_passes += 1;
-            tracked.last_pass = Some(id);
-            tracked.peak_rss = tracked.peak_rss.max(rollup.rss_bytes);
-            tracked.peak_pss = Some(tracked.peak_pss.unwrap_or(0).max(rollup.pss_bytes));
-            tracked.peak_uss = Some(tracked.peak_uss.unwrap_or(0).max(rollup.uss_bytes));
-            tracked.peak_anonymous = Some(
-                tracked
-                    .peak_anonymous
-                    .unwrap_or(0)
-                    .max(rollup.anonymous_bytes),
-            );
-            if process.role != Role::Child {
-                continue;
-            }
-            let Some(bytes) = child_bytes(process) else {
-                continue;
-            };
-            let page_truth = process.page_truth.as_ref();
-            let figures = Figures {
-                time_s,
-                phase: None,
-                copied_bytes: bytes.copied_bytes,
-                private_bytes: bytes.private_bytes,
-                shared_bytes: page_truth.map(|t| t.total.shared_bytes(t.page_size_bytes)),
-                child_only_bytes: page_truth.map(|t| t.total.child_only_bytes(t.page_size_bytes)),
-                method: bytes.source,
-                exact: bytes.source.exact(),
-            };
-            let better = match &tracked.best {
-                None => true,
-                Some((best, source, _)) => {
-                    rank(bytes.source) > rank(*source)
-                        || (rank(bytes.source) == rank(*source)
-                            && figures.copied_bytes >= best.copied_bytes)
-                }
-            };
-            if better {
-                tracked.best = Some((figures, bytes.source, id));
-            }
-        }
-
-        let footprint = if self.pfn {
-            snapshot.tree.unique_bytes
-        } else {
-            Some(snapshot.tree.pss_bytes)
-        };
-        if let Some(bytes) = footprint
-            && self.peak.is_none_or(|(_, best)| bytes > best)
-        {
-            self.peak = Some((id, bytes));
-            self.peak_footprint = Some(PeakFootprint {
-                bytes,
-                exact: self.pfn,
-                time_s,
-                largest: snapshot
-                    .processes
-                    .iter()
-                    .filter_map(|p| Some((p.pid, p.rollup.as_ref()?.pss_bytes)))
-                    .max_by_key(|(_, pss)| *pss),
-            });
-        }
-        if let Some(sampler) = sampler {
-            sampler.record(crate::measure::sampler::rollup_sample(
-                time_s,
-                &snapshot.processes,
-            ));
-        }
-        self.passes.push(Pass {
-            id,
-            phase: Phase {
-                name: String::new(),
-                time_s,
-                processes: snapshot.processes,
-                meminfo: snapshot.meminfo,
-                tree: snapshot.tree,
-            },
-            start: self.pass_count == 0,
-            end: false,
-            seen,
-            last_of: Vec::new(),
-        });
-        self.pass_count += 1;
-        self.pass_total += pass_took;
-        self.pass_max = self.pass_max.max(pass_took);
-        self.pass_cost = moving_average_opt(self.pass_cost, pass_took);
-        self.last_pass_at = Some(began);
-        self.cpu_seconds += pass_cpu.as_secs_f64();
-        self.thin();
-        Ok(())
-    }
-
-    /// Keeps at most [`MAX_PHASES`] passes: drops every other unnamed one (then, if still too
-    /// many, every other named one), never the first, the peak, or a pass that is still the
-    /// latest of a live process (it may become its `last-PID`).
-    fn thin(&mut self) {
-        if self.passes.len() <= MAX_PHASES {
-            return;
-        }
-        let protected_from = self
-            .alive()
-            .filter_map(|t| t.last_pass)
-            .min()
-            .unwrap_or(u64::MAX)
-            .min(self.next_pass_id.saturating_sub(1));
-        let peak = self.peak.map(|(id, _)| id);
-        for named_too in [false, true] {
-            if self.passes.len() <= MAX_PHASES {
-                break;
-            }
-            let before = self.passes.len();
-            let mut drop_this = true;
-            self.passes.retain(|pass| {
-                let unnamed = pass.seen.is_empty() && pass.last_of.is_empty();
-                let removable = !pass.start
-                    && Some(pass.id) != peak
-                    && pass.id < protected_from
-                    && (named_too || unnamed);
-                if !removable {
-                    return true;
-                }
-                drop_this = !drop_this;
-                drop_this
-            });
-            self.dropped += before - self.passes.len();
-        }
-    }
-
-    /// The kept passes as phases, named by why they were kept (see the module documentation).
-    fn phases(&mut self) -> (Vec<Phase>, Option<String>, HashMap<u64, String>) {
-        let peak = self.peak.map(|(id, _)| id);
-        let mut used: HashSet<String> = HashSet::new();
-        let mut names = HashMap::new();
-        let mut peak_name = None;
-        let mut phases = Vec::with_capacity(self.passes.len());
-        for pass in self.passes.drain(..) {
-            let mut parts: Vec<String> = Vec::new();
-            if pass.start {
-                parts.push("start".into());
-            }
-            if pass.end {
-                parts.push("end".into());
-            }
-            if Some(pass.id) == peak {
-                parts.push("peak".into());
-            }
-            let pids = |what: &str, pids: &[i32]| match pids {
-                [] => None,
-                [one] => Some(format!("{what}-{one}")),
-                [first, rest @ ..] => Some(format!("{what}-{first}-and-{}", rest.len())),
-            };
-            if !pass.start {
-                parts.extend(pids("seen", &pass.seen));
-            }
-            parts.extend(pids("last", &pass.last_of));
-            if parts.is_empty() {
-                parts.push(format!(
-                    "t-{}ms",
-                    (pass.phase.time_s * 1000.0).round() as u64
-                ));
-            }
-            let mut name = String::new();
-            for part in parts {
-                let joined = if name.is_empty() {
-                    part
-                } else {
-                    format!("{name}-{part}")
-                };
-                if joined.len() > MAX_PHASE_NAME && !name.is_empty() {
-                    break;
-                }
-                name = joined;
-            }
-            let mut unique = name.clone();
-            let mut suffix = 2;
-            while !used.insert(unique.clone()) {
-                unique = format!("{name}-{suffix}");
-                suffix += 1;
-            }
-            if Some(pass.id) == peak {
-                peak_name = Some(unique.clone());
-            }
-            names.insert(pass.id, unique.clone());
-            let mut phase = pass.phase;
-            phase.name = unique;
-            phases.push(phase);
-        }
-        (phases, peak_name, names)
-    }
-}
-
-/// Kills everything left below memlab (the command's group, then every descendant, orphans
-/// included) and reaps it. Bounded in time.
-pub fn kill_everything_below_memlab(group: Option<i32>) {
-    if let Some(group) = group {
-        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
-    }
-    let me = std::process::id() as i32;
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let left = descendants(me);
-        for pid in &left {
-            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-        }
-        while let Ok(status) = waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            if matches!(status, WaitStatus::StillAlive) {
-                break;
-            }
-        }
-        if left.is_empty() || Instant::now() >= deadline {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// The spawned command: killed with everything below memlab if the follow loop fails.
-struct CommandGuard {
-    child: Option<Child>,
-    group: i32,
-    done: bool,
-}
-
-impl Drop for CommandGuard {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        if let Some(child) = self.child.as_mut() {
-            let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
-            let _ = child.kill();
-            let _ = child.wait();
-            kill_everything_below_memlab(Some(self.group));
-        }
-    }
-}
-
-fn pid_list(pids: &[i32]) -> String {
-    const SHOWN: usize = 4;
-    let mut text: Vec<String> = pids.iter().take(SHOWN).map(|p| p.to_string()).collect();
-    if pids.len() > SHOWN {
-        text.push(format!("+{}", pids.len() - SHOWN));
-    }
-    text.join(", ")
-}
-
-fn exit_fact(status: ExitStatus, killed_by_memlab: bool) -> ExitStatusFact {
-    use std::os::unix::process::ExitStatusExt;
-    ExitStatusFact {
-        code: status.code(),
-        signal: status
-            .signal()
-            .map(|signal| guard::signal_name(signal).to_string()),
-        killed_by_memlab,
-    }
-}
-
 /// Follows `target` until it ends (the command exits; for `--pid`, every followed process is
 /// gone) or memlab is interrupted. For a spawned command nothing of the tree is left running
 /// when this returns, whatever the outcome.
@@ -867,276 +94,161 @@ pub fn follow(
         Target::Spawned(child) => (child.id() as i32, Some(child), false),
         Target::Attached(pid) => (pid, None, true),
     };
-    let mut command = CommandGuard {
-        child,
-        group: root,
-        done: false,
-    };
+    let mut command = CommandGuard::new(child, root);
     let sampler = match config.sampler {
         Some(sampler_config) => Some(Sampler::start(root, started, sampler_config)?),
         None => None,
     };
-    let marker = |kind: &str, name: &str| {
-        if let Some(sampler) = &sampler {
-            sampler.event(kind, name);
-        }
-    };
-    marker("start", &config.label);
-    let method = pagemap::best_method().ok();
-    let mut follower = Follower::new(started, root, attached, method);
-
-    let mut exit: Option<ExitStatus> = None;
-    let mut interrupted: Option<(i32, Instant, usize)> = None;
-    let mut killed_by_memlab: Option<Instant> = None;
-    let mut next_pass = Instant::now();
-    let mut sighting = false;
+    mark(sampler.as_ref(), "start", &config.label);
+    let mut follower = Follower::new(started, root, attached, config.interval);
+    let mut ending = Ending::default();
     loop {
-        if interrupted.is_none()
-            && let Some(signal) = guard::interrupted()
+        notice_interruption(&mut ending, &command, sampler.as_ref());
+        if ending.exit.is_none()
+            && let Some(status) = command.try_wait()?
         {
-            interrupted = Some((signal, Instant::now() + GRACE, guard::signals_received()));
-            marker("interrupted", guard::signal_name(signal));
-            if !attached && let Ok(signal) = Signal::try_from(signal) {
-                // As a terminal would: to the command's process group.
-                let _ = killpg(Pid::from_raw(root), signal);
-            }
+            ending.exit = Some(status);
+            mark(
+                sampler.as_ref(),
+                "command-exit",
+                &guard::describe_status(status),
+            );
         }
-        if let Some(child) = command.child.as_mut()
-            && exit.is_none()
-            && let Some(status) = child.try_wait()?
-        {
-            exit = Some(status);
-            marker("command-exit", &guard::describe_status(status));
-        }
-
         let change = follower.poll();
-        if !change.new.is_empty() || !change.gone.is_empty() {
-            if let Some(sampler) = &sampler {
-                let others: Vec<i32> = follower
-                    .alive()
-                    .filter(|t| !t.root)
-                    .map(|t| t.pid)
-                    .collect();
-                sampler.set_children(&others);
-            }
-            if !change.new.is_empty() {
-                sighting = true;
-                marker("spawn", &pid_list(&change.new));
-            }
-            if !change.gone.is_empty() {
-                marker("exit", &pid_list(&change.gone));
-            }
-        }
-
+        announce(&change, &follower, sampler.as_ref());
         let now = Instant::now();
-        let gap_ok = follower
-            .last_pass_at
-            .is_none_or(|at| now.duration_since(at) >= follower.min_pass_gap());
-        if follower.any_alive() && ((sighting && gap_ok) || now >= next_pass) {
-            follower.pass(sampler.as_ref(), sighting)?;
-            sighting = false;
-            let at = follower.last_pass_at.unwrap_or(now);
-            next_pass = at + config.interval.max(follower.min_pass_gap());
-        }
-
-        if attached {
-            if interrupted.is_some() || !follower.any_alive() {
-                // What is still running when memlab stops is measured once more.
-                if interrupted.is_some() {
-                    follower.pass(sampler.as_ref(), false)?;
-                }
-                for tracked in follower.tracked.iter_mut().filter(|t| t.alive) {
-                    tracked.end = Some(ProcessEnd::Running);
-                }
-                break;
-            }
-        } else if exit.is_some() {
-            // The command is gone: measure what it left behind, then kill it.
-            if follower.any_alive() {
-                follower.pass(sampler.as_ref(), false)?;
-            }
-            kill_everything_below_memlab(Some(root));
-            let now_s = follower.now_s();
-            for tracked in follower.tracked.iter_mut().filter(|t| t.alive) {
-                tracked.alive = false;
-                tracked.gone_s = Some(now_s);
-                tracked.end = Some(ProcessEnd::Killed);
-            }
+        follower.pass_if_due(now, sampler.as_ref())?;
+        if stop_if_done(&mut follower, &ending, attached, root, sampler.as_ref())? {
             break;
-        } else if let Some((_, deadline, count)) = interrupted
-            && killed_by_memlab.is_none()
-            && (now >= deadline || guard::signals_received() > count)
-        {
-            let _ = killpg(Pid::from_raw(root), Signal::SIGKILL);
-            if let Some(child) = command.child.as_mut() {
-                let _ = child.kill();
-            }
-            killed_by_memlab = Some(now);
-        } else if killed_by_memlab
-            .is_some_and(|at| now.duration_since(at) > Duration::from_secs(10))
-        {
+        }
+        if ending.grace_over(now, guard::signals_received()) {
+            command.kill();
+            ending.killed_by_memlab = Some(now);
+        } else if ending.kill_failed(now) {
             anyhow::bail!("the command did not exit 10 s after SIGKILL");
         }
+        std::thread::sleep(follower.schedule().sleep(Instant::now()));
+    }
+    command.disarm();
+    mark(sampler.as_ref(), "end", "");
+    Ok(conclude(follower, sampler, &ending, started))
+}
 
-        let wait = follower
-            .poll_interval()
-            .min(next_pass.saturating_duration_since(Instant::now()))
-            .max(Duration::from_millis(1));
-        std::thread::sleep(wait);
-    }
-    command.done = true;
-    marker("end", "");
-    if let Some(last) = follower.passes.last_mut() {
-        last.end = true;
-    }
+/// What following leaves, once the tree is gone or left running.
+fn conclude(
+    follower: Follower,
+    sampler: Option<Sampler>,
+    ending: &Ending,
+    started: Instant,
+) -> FollowOutcome {
     let mut timeline = sampler.map(Sampler::finish).unwrap_or_default();
     let wall_seconds = started.elapsed().as_secs_f64();
-    let (mut phases, peak_phase, names) = follower.phases();
-    let mut processes = records(&follower, &names);
-    settle_roles(&processes, &mut phases, &mut timeline);
-    add_sampled_peaks(&mut processes, &timeline);
-    let passes = passes_fact(&follower, config, method, phases.len());
-    Ok(FollowOutcome {
-        phases,
-        peak_phase,
-        peak_footprint: follower.peak_footprint.clone(),
-        processes,
+    let followed = follower.finish(&mut timeline);
+    FollowOutcome {
+        phases: followed.phases,
+        peak_phase: followed.peak_phase,
+        peak_footprint: followed.peak_footprint,
+        processes: followed.processes,
         timeline,
-        exit: exit.map(|status| exit_fact(status, killed_by_memlab.is_some())),
-        exit_status: exit,
-        interrupted_by: interrupted.map(|(signal, _, _)| signal),
-        passes,
+        exit: ending.exit_fact(),
+        exit_status: ending.exit,
+        interrupted_by: ending.interrupted.map(|i| i.signal),
+        passes: followed.passes,
         wall_seconds,
-    })
-}
-
-/// Roles as finally known (a child that exec'd later is a descendant everywhere), and children
-/// numbered in order of first sighting, in the phases and the timeline alike.
-fn settle_roles(processes: &[RunProcess], phases: &mut [Phase], timeline: &mut Timeline) {
-    let roles: HashMap<i32, (Role, Option<usize>)> = processes
-        .iter()
-        .map(|p| {
-            let role = match p.kind {
-                ProcessKind::Command | ProcessKind::Attached => Role::Parent,
-                ProcessKind::Forked => Role::Child,
-                _ => Role::Descendant,
-            };
-            (p.pid, (role, p.child_index))
-        })
-        .collect();
-    for process in phases.iter_mut().flat_map(|p| p.processes.iter_mut()) {
-        if let Some((role, index)) = roles.get(&process.pid) {
-            process.role = *role;
-            process.child_index = *index;
-        }
-    }
-    for process in timeline
-        .samples
-        .iter_mut()
-        .flat_map(|s| s.processes.iter_mut())
-    {
-        if let Some((role, _)) = roles.get(&process.pid) {
-            process.role = Some(*role);
-        }
     }
 }
 
-/// Peaks seen by the timeline sampler (statm every 10 ms) between the passes.
-fn add_sampled_peaks(processes: &mut [RunProcess], timeline: &Timeline) {
-    for sampled in timeline.samples.iter().flat_map(|s| &s.processes) {
-        if let Some(process) = processes.iter_mut().rev().find(|p| p.pid == sampled.pid) {
-            process.peak_rss_bytes = process.peak_rss_bytes.max(sampled.rss_bytes);
-            if let Some(pss) = sampled.pss_bytes {
-                process.peak_pss_bytes = Some(process.peak_pss_bytes.unwrap_or(0).max(pss));
-            }
-            if let Some(uss) = sampled.uss_bytes {
-                process.peak_uss_bytes = Some(process.peak_uss_bytes.unwrap_or(0).max(uss));
-            }
-        }
+/// A marker on the timeline, when there is one.
+fn mark(sampler: Option<&Sampler>, kind: &str, name: &str) {
+    if let Some(sampler) = sampler {
+        sampler.event(kind, name);
     }
 }
 
-fn passes_fact(
-    follower: &Follower,
-    config: &FollowConfig,
-    method: Option<TruthMethod>,
-    phases_kept: usize,
-) -> PassesFact {
-    let mean_ms = |total: Duration, count: u64| {
-        if count == 0 {
-            0.0
-        } else {
-            total.as_secs_f64() * 1e3 / count as f64
-        }
+/// The first signal memlab receives starts the command's grace, and is forwarded to its
+/// process group as a terminal would (an attached process is never signalled).
+fn notice_interruption(ending: &mut Ending, command: &CommandGuard, sampler: Option<&Sampler>) {
+    if ending.interrupted.is_some() {
+        return;
+    }
+    let Some(signal) = guard::interrupted() else {
+        return;
     };
-    PassesFact {
-        interval_ms: config.interval.as_secs_f64() * 1e3,
-        effective_interval_ms: config.interval.max(follower.min_pass_gap()).as_secs_f64() * 1e3,
-        cpu_budget: TRUTH_CPU_BUDGET,
-        passes: follower.pass_count,
-        mean_pass_ms: mean_ms(follower.pass_total, follower.pass_count),
-        max_pass_ms: follower.pass_max.as_secs_f64() * 1e3,
-        footprints: follower.footprints,
-        mean_footprint_ms: mean_ms(follower.footprint_total, follower.footprints),
-        footprint_cpu_budget: FOOTPRINT_CPU_BUDGET,
-        cpu_seconds: follower.cpu_seconds,
-        polls: follower.poll_count,
-        mean_poll_us: mean_ms(follower.poll_total, follower.poll_count) * 1e3,
-        phases_kept,
-        phases_dropped: follower.dropped,
-        method: match method {
-            Some(TruthMethod::Pfn) => "pfn",
-            Some(TruthMethod::ExclusiveBit) => "exclusive-bit",
-            None => "none",
-        }
-        .to_string(),
+    ending.interrupt(signal, Instant::now(), guard::signals_received());
+    mark(sampler, "interrupted", guard::signal_name(signal));
+    if let Ok(signal) = Signal::try_from(signal) {
+        command.forward(signal);
     }
 }
 
-/// The per-process records, children numbered by first sighting.
-fn records(follower: &Follower, names: &HashMap<u64, String>) -> Vec<RunProcess> {
-    let root_kind = follower.root_kind();
-    let mut next_index = 0;
-    let mut tracked: Vec<&Tracked> = follower.tracked.iter().collect();
-    tracked.sort_by_key(|t| t.order);
-    tracked
-        .into_iter()
-        .map(|t| {
-            let kind = t.kind(root_kind);
-            let child_index = (kind == ProcessKind::Forked).then(|| {
-                next_index += 1;
-                next_index
-            });
-            let figures = match (&t.best, kind) {
-                (Some((figures, _, pass)), ProcessKind::Forked) => {
-                    let mut figures = figures.clone();
-                    figures.phase = names.get(pass).cloned();
-                    Some(figures)
-                }
-                _ => None,
-            };
-            RunProcess {
-                pid: t.pid,
-                parent_pid: t.original_parent,
-                command: t.command.clone(),
-                kind,
-                child_index,
-                depth: t.depth,
-                first_seen_s: t.first_seen_s,
-                last_seen_s: t.last_seen_s,
-                gone_s: t.gone_s,
-                end: t.end.unwrap_or(if t.alive {
-                    ProcessEnd::Running
-                } else {
-                    ProcessEnd::Exited
-                }),
-                peak_rss_bytes: t.peak_rss,
-                peak_pss_bytes: t.peak_pss,
-                peak_uss_bytes: t.peak_uss,
-                peak_anonymous_bytes: t.peak_anonymous,
-                measured_passes: t.measured_passes,
-                figures,
-            }
-        })
-        .collect()
+/// Tells the sampler which processes to sample, and marks sightings and exits.
+fn announce(change: &Change, follower: &Follower, sampler: Option<&Sampler>) {
+    let Some(sampler) = sampler else {
+        return;
+    };
+    if change.new.is_empty() && change.gone.is_empty() {
+        return;
+    }
+    sampler.set_children(&follower.others_alive());
+    if !change.new.is_empty() {
+        sampler.event("spawn", &pid_list(&change.new));
+    }
+    if !change.gone.is_empty() {
+        let gone: Vec<i32> = change.gone.iter().map(|g| g.pid).collect();
+        sampler.event("exit", &pid_list(&gone));
+    }
+}
+
+/// Ends following when it is over: `--pid`, when memlab is interrupted (what is still running
+/// is measured once more) or everything followed is gone; a command, when it exited (what it
+/// left behind is measured, then killed).
+fn stop_if_done(
+    follower: &mut Follower,
+    ending: &Ending,
+    attached: bool,
+    root: i32,
+    sampler: Option<&Sampler>,
+) -> anyhow::Result<bool> {
+    if attached {
+        if ending.interrupted.is_none() && follower.any_alive() {
+            return Ok(false);
+        }
+        if ending.interrupted.is_some() {
+            follower.pass(sampler, false)?;
+        }
+        follower.leave_running();
+        return Ok(true);
+    }
+    if ending.exit.is_none() {
+        return Ok(false);
+    }
+    if follower.any_alive() {
+        follower.pass(sampler, false)?;
+    }
+    kill_everything_below_memlab(Some(root));
+    follower.mark_killed();
+    Ok(true)
+}
+
+/// `101, 102, 103, 104, +3`.
+fn pid_list(pids: &[i32]) -> String {
+    const SHOWN: usize = 4;
+    let mut text: Vec<String> = pids.iter().take(SHOWN).map(|p| p.to_string()).collect();
+    if pids.len() > SHOWN {
+        text.push(format!("+{}", pids.len() - SHOWN));
+    }
+    text.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_lists_show_four_and_count_the_rest() {
+        assert_eq!(pid_list(&[]), "");
+        assert_eq!(pid_list(&[7]), "7");
+        assert_eq!(pid_list(&[1, 2, 3, 4]), "1, 2, 3, 4");
+        assert_eq!(pid_list(&[1, 2, 3, 4, 5, 6]), "1, 2, 3, 4, +2");
+    }
 }

@@ -1,0 +1,343 @@
+//! The follower between polls and passes: the tree's records, the schedule, the passes kept and
+//! the peak. A poll reads the tree and updates the records; a pass measures every live process
+//! and records what it measured in one place, [`Follower::record`].
+
+use std::time::{Duration, Instant};
+
+use nix::sys::wait::{WaitPidFlag, waitpid};
+use nix::unistd::Pid;
+
+use crate::follow::observe::{self, Discovery};
+use crate::follow::outcome::PeakFootprint;
+use crate::follow::phases::{Pass, PassLog};
+use crate::follow::records;
+use crate::follow::schedule::Schedule;
+use crate::follow::tree::{Change, Tree};
+use crate::kernel::pagemap::{self, TruthMethod};
+use crate::kernel::tree::direct_children;
+use crate::measure::cputime::thread_cpu;
+use crate::measure::sampler::{Sampler, rollup_sample};
+use crate::measure::snapshot::{Snapshot, TreeMeasurement};
+use crate::result::run::{PassesFact, ProcessKind, RunProcess};
+use crate::result::{Phase, Timeline};
+
+pub struct Follower {
+    started: Instant,
+    memlab: i32,
+    root: i32,
+    /// `--pid`: the tree is the root's, wherever its processes are re-parented.
+    attached: bool,
+    tree: Tree,
+    measurement: TreeMeasurement,
+    method: Option<TruthMethod>,
+    schedule: Schedule,
+    passes: PassLog,
+    peak: Option<Peak>,
+}
+
+/// The pass with the tree's largest footprint so far.
+struct Peak {
+    pass_id: u64,
+    footprint: PeakFootprint,
+}
+
+/// One pass as measured, before anything is recorded from it.
+struct PassOutcome {
+    id: u64,
+    began: Instant,
+    /// Seconds since the run started.
+    time_s: f64,
+    snapshot: Snapshot,
+    /// What the measurement cost, the footprint apart (it has its own budget).
+    took: Duration,
+    cpu: Duration,
+    footprint: Option<FootprintCost>,
+}
+
+/// What taking the unique footprint cost.
+struct FootprintCost {
+    began: Instant,
+    took: Duration,
+    cpu: Duration,
+}
+
+/// What the follower leaves when the run ends.
+pub struct Followed {
+    pub phases: Vec<Phase>,
+    pub peak_phase: Option<String>,
+    pub peak_footprint: Option<PeakFootprint>,
+    pub processes: Vec<RunProcess>,
+    pub passes: PassesFact,
+}
+
+impl Follower {
+    /// Follows the tree of `root`; the first pass is due at once.
+    pub fn new(started: Instant, root: i32, attached: bool, interval: Duration) -> Follower {
+        let method = pagemap::best_method().ok();
+        let pfn = method == Some(TruthMethod::Pfn);
+        Follower {
+            started,
+            memlab: std::process::id() as i32,
+            root,
+            attached,
+            tree: Tree::new(
+                root,
+                if attached {
+                    ProcessKind::Attached
+                } else {
+                    ProcessKind::Command
+                },
+            ),
+            measurement: TreeMeasurement::default(),
+            method,
+            schedule: Schedule::new(interval, Instant::now(), pfn),
+            passes: PassLog::default(),
+            peak: None,
+        }
+    }
+
+    pub fn any_alive(&self) -> bool {
+        self.tree.any_alive()
+    }
+
+    /// The live processes other than the root.
+    pub fn others_alive(&self) -> Vec<i32> {
+        self.tree
+            .alive()
+            .filter(|t| !t.root)
+            .map(|t| t.pid)
+            .collect()
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn now_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Lists the tree, reads each process's `stat`, and updates the records.
+    pub fn poll(&mut self) -> Change {
+        let began = Instant::now();
+        let cpu = thread_cpu();
+        let now_s = self.now_s();
+        let seeds: Vec<i32> = if self.tree.records().is_empty() {
+            vec![self.root]
+        } else {
+            self.tree.alive().map(|t| t.pid).collect()
+        };
+        let discovery = if self.attached {
+            Discovery::Seeds {
+                memlab: self.memlab,
+                seeds: &seeds,
+            }
+        } else {
+            Discovery::BelowMemlab {
+                memlab: self.memlab,
+            }
+        };
+        let observations = observe::observe_all(&observe::discover(discovery));
+        let decision = self.tree.decide(&observations);
+        let change = self.tree.apply(decision, now_s, observe::command_line);
+        for gone in &change.gone {
+            if let Some(pass_id) = gone.last_pass {
+                self.passes.mark_last_of(pass_id, gone.pid);
+            }
+        }
+        if !change.new.is_empty() {
+            self.schedule.saw_new_process();
+        }
+        if !self.attached {
+            self.reap_orphans();
+        }
+        self.schedule
+            .polled(began.elapsed(), thread_cpu().saturating_sub(cpu));
+        change
+    }
+
+    /// Reaps orphans re-parented to memlab that have exited (the command is reaped by its
+    /// `Child`). Only pids memlab knows are its children: never `waitpid(-1)` here.
+    fn reap_orphans(&self) {
+        for pid in direct_children(self.memlab) {
+            if pid != self.root {
+                let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+            }
+        }
+    }
+
+    /// Takes a pass if one is due at `now` (a sighting, or the interval) and anyone is alive.
+    pub fn pass_if_due(&mut self, now: Instant, sampler: Option<&Sampler>) -> anyhow::Result<()> {
+        if self.tree.any_alive() && self.schedule.pass_due(now) {
+            self.pass(sampler, self.schedule.sighting())?;
+        }
+        Ok(())
+    }
+
+    /// Measures every live process: smaps_rollup, page truth of each copy-on-write child
+    /// against its parent, and the unique footprint when it is due.
+    pub fn pass(&mut self, sampler: Option<&Sampler>, sighting: bool) -> anyhow::Result<()> {
+        let members = self.tree.members();
+        if members.is_empty() {
+            return Ok(());
+        }
+        let began = Instant::now();
+        let cpu = thread_cpu();
+        let mut snapshot = self.measurement.measure_members(&members)?;
+        let took = began.elapsed();
+        let cpu = thread_cpu().saturating_sub(cpu);
+        let footprint = self
+            .schedule
+            .footprint_due(sighting, began)
+            .then(|| add_footprint(&mut snapshot));
+        let outcome = PassOutcome {
+            id: self.passes.next_id(),
+            began,
+            time_s: began.duration_since(self.started).as_secs_f64(),
+            snapshot,
+            took,
+            cpu,
+            footprint,
+        };
+        self.record(outcome, sampler);
+        Ok(())
+    }
+
+    /// Everything a pass leaves: each process's figures, the peak, the timeline's sample, the
+    /// schedule's costs, and the pass itself, kept as a phase for now.
+    fn record(&mut self, pass: PassOutcome, sampler: Option<&Sampler>) {
+        let mut seen = Vec::new();
+        for process in &pass.snapshot.processes {
+            if let Some(tracked) = self.tree.latest_mut(process.pid)
+                && tracked.measured.absorb(process, pass.id, pass.time_s)
+            {
+                seen.push(process.pid);
+            }
+        }
+        self.update_peak(&pass);
+        if let Some(sampler) = sampler {
+            sampler.record(rollup_sample(pass.time_s, &pass.snapshot.processes));
+        }
+        if let Some(footprint) = &pass.footprint {
+            self.schedule
+                .footprint_taken(footprint.began, footprint.took, footprint.cpu);
+        }
+        self.schedule.passed(pass.began, pass.took, pass.cpu);
+        let snapshot = pass.snapshot;
+        self.passes.push(Pass {
+            id: pass.id,
+            phase: Phase {
+                name: String::new(),
+                time_s: pass.time_s,
+                processes: snapshot.processes,
+                meminfo: snapshot.meminfo,
+                tree: snapshot.tree,
+            },
+            start: pass.id == 0,
+            end: false,
+            seen,
+            last_of: Vec::new(),
+        });
+        let peak_pass = self.peak.as_ref().map(|p| p.pass_id);
+        self.passes
+            .thin(peak_pass, self.tree.oldest_live_last_pass());
+    }
+
+    /// The tree's footprint in this pass: its unique bytes with frame numbers (when taken),
+    /// else ΣPSS.
+    fn update_peak(&mut self, pass: &PassOutcome) {
+        let pfn = self.method == Some(TruthMethod::Pfn);
+        let tree = &pass.snapshot.tree;
+        let footprint = if pfn {
+            tree.unique_bytes
+        } else {
+            Some(tree.pss_bytes)
+        };
+        let Some(bytes) = footprint else {
+            return;
+        };
+        if self
+            .peak
+            .as_ref()
+            .is_some_and(|p| bytes <= p.footprint.bytes)
+        {
+            return;
+        }
+        let largest = pass
+            .snapshot
+            .processes
+            .iter()
+            .filter_map(|p| Some((p.pid, p.rollup.as_ref()?.pss_bytes)))
+            .max_by_key(|(_, pss)| *pss);
+        self.peak = Some(Peak {
+            pass_id: pass.id,
+            footprint: PeakFootprint {
+                bytes,
+                exact: pfn,
+                time_s: pass.time_s,
+                largest,
+            },
+        });
+    }
+
+    /// `--pid`: memlab stops following; what is still alive is left running.
+    pub fn leave_running(&mut self) {
+        self.tree.leave_running();
+    }
+
+    /// The command exited and memlab killed what was left below it.
+    pub fn mark_killed(&mut self) {
+        let now_s = self.now_s();
+        self.tree.mark_killed(now_s);
+    }
+
+    /// The run ended: the latest pass is its `end`; the kept passes become phases, every
+    /// process gets its record, and the timeline its roles and peaks.
+    pub fn finish(mut self, timeline: &mut Timeline) -> Followed {
+        self.passes.mark_end();
+        let dropped = self.passes.dropped();
+        let named = self
+            .passes
+            .into_phases(self.peak.as_ref().map(|p| p.pass_id));
+        let mut phases = named.phases;
+        let mut processes =
+            records::records(self.tree.records(), self.tree.root_kind(), &named.names);
+        records::settle_roles(&processes, &mut phases, timeline);
+        records::add_sampled_peaks(&mut processes, timeline);
+        let passes = self.schedule.fact(self.method, phases.len(), dropped);
+        Followed {
+            phases,
+            peak_phase: named.peak,
+            peak_footprint: self.peak.map(|p| p.footprint),
+            processes,
+            passes,
+        }
+    }
+}
+
+/// Distinct physical frames of the measured processes, into the snapshot's totals.
+fn add_footprint(snapshot: &mut Snapshot) -> FootprintCost {
+    let began = Instant::now();
+    let cpu = thread_cpu();
+    let live: Vec<i32> = snapshot
+        .processes
+        .iter()
+        .filter(|p| !p.missing)
+        .map(|p| p.pid)
+        .collect();
+    if let Ok(footprint) = pagemap::tree_unique_footprint(&live)
+        && footprint.exact
+    {
+        let tree = &mut snapshot.tree;
+        tree.unique_bytes = footprint.unique_bytes;
+        tree.overcount_factor = tree
+            .unique_bytes
+            .filter(|unique| *unique > 0)
+            .map(|unique| tree.rss_bytes as f64 / unique as f64);
+    }
+    FootprintCost {
+        began,
+        took: began.elapsed(),
+        cpu: thread_cpu().saturating_sub(cpu),
+    }
+}
