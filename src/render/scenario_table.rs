@@ -3,6 +3,8 @@
 use std::fmt::Write;
 
 use super::Exporter;
+use super::census::{hints, types_table};
+use super::table::terminal;
 use super::text::{
     bytes_or_dash as bytes_cell, figures_explanation, format_measured, params_line, verdict_tag,
 };
@@ -45,6 +47,49 @@ fn regions_line(result: &ScenarioResult) -> Option<String> {
         .map(|i| format!("child {i}"))
         .unwrap_or_else(|| "child".into());
     Some(format!("copied by region ({label}): {}", parts.join(" · ")))
+}
+
+/// What lies on the first measured child's copied pages (and its own pages), by Python type,
+/// and the hints those types give. Empty when no census was taken.
+fn census_section(result: &ScenarioResult) -> String {
+    let Some(phase) = result.phase(&result.summary.phase) else {
+        return String::new();
+    };
+    let Some(child) = measured_children(phase).into_iter().next() else {
+        return String::new();
+    };
+    let Some(truth) = child.page_truth.as_ref() else {
+        return String::new();
+    };
+    let label = child
+        .child_index
+        .map(|i| format!("child {i}"))
+        .unwrap_or_else(|| "child".into());
+    let census = &truth.census;
+    let mut out = String::new();
+    if let Some(note) = &census.python_types_note {
+        let _ = writeln!(out, "copied by Python type ({label}): no census: {note}");
+        return out;
+    }
+    let indent =
+        |text: String| -> String { text.lines().map(|line| format!("  {line}\n")).collect() };
+    if let Some(types) = census.python_types.as_deref() {
+        let interpreter = census.python_interpreter.as_deref().unwrap_or("CPython");
+        let _ = writeln!(out, "copied by Python type ({label}, {interpreter}):");
+        out.push_str(&indent(terminal(&types_table(types))));
+    }
+    let page = truth.page_size_bytes;
+    let child_only_bytes = truth.total.child_only_bytes(page);
+    if let Some(types) = census.python_types_child_only.as_deref()
+        && child_only_bytes > 0
+    {
+        let _ = writeln!(out, "child-only by Python type ({label}):");
+        out.push_str(&indent(terminal(&types_table(types))));
+    }
+    for hint in hints(census, child_only_bytes, result.data_bytes) {
+        let _ = writeln!(out, "hint: {hint}");
+    }
+    out
 }
 
 /// Document 001 measured with MemFree + Buffers + Cached: its figure, beside memlab's truth.
@@ -191,6 +236,7 @@ impl Exporter for TableExporter {
         if let Some(line) = doc001_line(result) {
             writeln!(out, "{line}")?;
         }
+        out.push_str(&census_section(result));
         writeln!(out)?;
         writeln!(out, "claims")?;
         if result.claims.is_empty() {
