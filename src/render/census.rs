@@ -3,7 +3,9 @@
 
 use super::table::{Cell, Table};
 use super::text::percent;
+use crate::result::ScenarioResult;
 use crate::result::census::{ChildCensus, NOT_PYMALLOC_TYPE, TypeCount};
+use crate::result::figures::summary_child;
 use crate::units::format_bytes;
 
 /// Types shown by name; the others are summed on one line.
@@ -161,4 +163,78 @@ mod tests {
         assert!(rebuilt[0].contains("60.0 MiB"));
         assert!(hints(&ChildCensus::default(), 1 << 20, 64 << 20).is_empty());
     }
+}
+
+/// One child's census as every output shows it (terminal table, Markdown and HTML reports):
+/// the copied pages by type, the child's own pages by type, and the hints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CensusView {
+    /// "child 1" — the child the tables show (the first measured child at the summary phase).
+    pub child_label: String,
+    /// "CPython 3.11.9", when the census ran.
+    pub interpreter: Option<String>,
+    /// Why no census was taken, when it was not.
+    pub note: Option<String>,
+    pub copied: Option<Table>,
+    pub child_only: Option<Table>,
+    pub hints: Vec<String>,
+}
+
+impl CensusView {
+    pub fn copied_heading(&self) -> String {
+        let interpreter = self.interpreter.as_deref().unwrap_or("CPython");
+        format!(
+            "copied by Python type ({}, {interpreter})",
+            self.child_label
+        )
+    }
+
+    pub fn child_only_heading(&self) -> String {
+        format!("child-only by Python type ({})", self.child_label)
+    }
+
+    pub fn note_line(&self) -> Option<String> {
+        let note = self.note.as_deref()?;
+        Some(format!(
+            "copied by Python type ({}): no census: {note}",
+            self.child_label
+        ))
+    }
+}
+
+/// The census view of a result's summary child; None when no census was taken or attempted.
+pub fn census_view(result: &ScenarioResult) -> Option<CensusView> {
+    let child = summary_child(result)?;
+    let truth = child.page_truth.as_ref()?;
+    let census = &truth.census;
+    let child_label = child
+        .child_index
+        .map(|i| format!("child {i}"))
+        .unwrap_or_else(|| "child".into());
+    if census.python_types.is_none() && census.python_types_note.is_none() {
+        return None;
+    }
+    if let Some(note) = &census.python_types_note {
+        return Some(CensusView {
+            child_label,
+            interpreter: None,
+            note: Some(note.clone()),
+            copied: None,
+            child_only: None,
+            hints: Vec::new(),
+        });
+    }
+    let child_only_bytes = truth.total.child_only_bytes(truth.page_size_bytes);
+    Some(CensusView {
+        child_label,
+        interpreter: census.python_interpreter.clone(),
+        note: None,
+        copied: census.python_types.as_deref().map(types_table),
+        child_only: census
+            .python_types_child_only
+            .as_deref()
+            .filter(|_| child_only_bytes > 0)
+            .map(types_table),
+        hints: hints(census, child_only_bytes, result.data_bytes),
+    })
 }

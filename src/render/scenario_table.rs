@@ -3,12 +3,12 @@
 use std::fmt::Write;
 
 use super::Exporter;
-use super::census::{hints, types_table};
+use super::census::census_view;
 use super::table::terminal;
 use super::text::{
     bytes_or_dash as bytes_cell, figures_explanation, format_measured, params_line, verdict_tag,
 };
-use crate::result::figures::{child_columns, measured_children};
+use crate::result::figures::{child_columns, summary_child};
 use crate::result::{Role, RunStatus, ScenarioResult};
 use crate::units::format_bytes;
 
@@ -17,8 +17,7 @@ pub struct TableExporter;
 /// The first measured child's copies by region: declared regions with their size, then the
 /// mapping kinds where it copied anything.
 fn regions_line(result: &ScenarioResult) -> Option<String> {
-    let phase = result.phase(&result.summary.phase)?;
-    let child = measured_children(phase).into_iter().next()?;
+    let child = summary_child(result)?;
     let truth = child.page_truth.as_ref()?;
     let page = truth.page_size_bytes;
     let parts: Vec<String> = truth
@@ -52,41 +51,25 @@ fn regions_line(result: &ScenarioResult) -> Option<String> {
 /// What lies on the first measured child's copied pages (and its own pages), by Python type,
 /// and the hints those types give. Empty when no census was taken.
 fn census_section(result: &ScenarioResult) -> String {
-    let Some(phase) = result.phase(&result.summary.phase) else {
+    let Some(view) = census_view(result) else {
         return String::new();
     };
-    let Some(child) = measured_children(phase).into_iter().next() else {
-        return String::new();
-    };
-    let Some(truth) = child.page_truth.as_ref() else {
-        return String::new();
-    };
-    let label = child
-        .child_index
-        .map(|i| format!("child {i}"))
-        .unwrap_or_else(|| "child".into());
-    let census = &truth.census;
     let mut out = String::new();
-    if let Some(note) = &census.python_types_note {
-        let _ = writeln!(out, "copied by Python type ({label}): no census: {note}");
+    if let Some(line) = view.note_line() {
+        let _ = writeln!(out, "{line}");
         return out;
     }
     let indent =
         |text: String| -> String { text.lines().map(|line| format!("  {line}\n")).collect() };
-    if let Some(types) = census.python_types.as_deref() {
-        let interpreter = census.python_interpreter.as_deref().unwrap_or("CPython");
-        let _ = writeln!(out, "copied by Python type ({label}, {interpreter}):");
-        out.push_str(&indent(terminal(&types_table(types))));
+    if let Some(table) = &view.copied {
+        let _ = writeln!(out, "{}:", view.copied_heading());
+        out.push_str(&indent(terminal(table)));
     }
-    let page = truth.page_size_bytes;
-    let child_only_bytes = truth.total.child_only_bytes(page);
-    if let Some(types) = census.python_types_child_only.as_deref()
-        && child_only_bytes > 0
-    {
-        let _ = writeln!(out, "child-only by Python type ({label}):");
-        out.push_str(&indent(terminal(&types_table(types))));
+    if let Some(table) = &view.child_only {
+        let _ = writeln!(out, "{}:", view.child_only_heading());
+        out.push_str(&indent(terminal(table)));
     }
-    for hint in hints(census, child_only_bytes, result.data_bytes) {
+    for hint in &view.hints {
         let _ = writeln!(out, "hint: {hint}");
     }
     out
