@@ -36,6 +36,9 @@ pub enum MemlabError {
     /// compare): exit 1.
     #[error("{0}")]
     BadResult(String),
+    /// memlab may not read what it must measure (another user's process): exit 1.
+    #[error("{0}")]
+    NotPermitted(String),
     /// SIGINT or SIGTERM arrived: the tree has been killed.
     #[error("interrupted by {name}: the workload tree was killed")]
     Interrupted { name: &'static str, signal: i32 },

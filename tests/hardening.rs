@@ -268,3 +268,103 @@ fn a_workload_flooding_its_pipe_after_done_is_named_for_that() {
     assert!(!stderr.contains("sent nothing"), "{stderr}");
     assert!(started.elapsed().as_secs() < 45);
 }
+
+#[test]
+fn run_pid_of_a_process_memlab_may_not_read_is_one_line_and_never_zero_figures() {
+    if !is_root() || setpriv().is_none() {
+        eprintln!("skipped: needs root (to own the process) and setpriv (to drop to nobody)");
+        return;
+    }
+    let mut root_process = Command::new("sleep").arg("30").spawn().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let pid = root_process.id().to_string();
+    let output = as_nobody(&[
+        env!("CARGO_BIN_EXE_memlab"),
+        "run",
+        "--pid",
+        &pid,
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    root_process.kill().unwrap();
+    root_process.wait().unwrap();
+    assert_one_line(&output, 1, "may not read that process's memory");
+    // Nothing written: no result with figures of 0.
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn an_interrupted_suite_leaves_a_marker_naming_its_stale_results() {
+    use common::write_suite;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let suite = write_suite(
+        tmp.path(),
+        r#"{ "scenarios": [
+            { "scenario": "array-read", "size": "1MiB", "children": 1 },
+            { "scenario": "refcount-list", "size": "8MiB", "children": 1 }
+        ] }"#,
+    );
+    let run = |interrupt: bool| {
+        let mut child = memlab()
+            .args(["suite", "--suite"])
+            .arg(&suite)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        if interrupt {
+            // Ctrl-C once the first result is written and the second is running.
+            let first = out.join("array-read.json");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !(first.exists()
+                && std::fs::read_to_string(out.join("memlab-incomplete.txt"))
+                    .is_ok_and(|t| t.contains("written array-read.json")))
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the suite never wrote"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            )
+            .unwrap();
+        }
+        child.wait().unwrap()
+    };
+    // A complete run leaves no marker.
+    assert!(run(false).success());
+    let marker = out.join("memlab-incomplete.txt");
+    assert!(!marker.exists());
+    // An interrupted one says the first result is this run's and the second is stale.
+    let status = run(true);
+    assert_eq!(status.code(), Some(130));
+    let text = std::fs::read_to_string(&marker).unwrap();
+    assert!(text.contains("written array-read.json"), "{text}");
+    assert!(text.contains("stale refcount-list.json"), "{text}");
+    // The report still reads both, and says which is stale.
+    let report = tmp.path().join("report");
+    let output = memlab()
+        .arg("report")
+        .arg(&out)
+        .arg("--out")
+        .arg(&report)
+        .arg("--plots")
+        .arg(report.join("plots"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("stale (from an earlier run): refcount-list.json"),
+        "{}",
+        stderr_of(&output)
+    );
+    let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(markdown.contains("did not finish (memlab-incomplete.txt)"));
+}

@@ -3,6 +3,7 @@
 //! stderr, and an interruption stopping everything.
 
 pub mod account;
+pub mod incomplete;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -104,6 +105,9 @@ pub fn run_planned(planned: &[Planned], what: &str) -> anyhow::Result<Vec<Outcom
         .map(|plan| claim_result(&plan.path))
         .collect::<anyhow::Result<Vec<_>>>()?;
     guard::install()?;
+    // Until every planned result is written, a marker beside them says which are stale.
+    let paths: Vec<&std::path::Path> = planned.iter().map(|plan| plan.path.as_path()).collect();
+    let mut marker = incomplete::IncompleteMarker::begin(what, &paths)?;
     let mut progress = Progress::new(planned.len());
     let mut outcomes = Vec::with_capacity(planned.len());
     for plan in planned {
@@ -115,6 +119,7 @@ pub fn run_planned(planned: &[Planned], what: &str) -> anyhow::Result<Vec<Outcom
         })
         .and_then(|result| {
             write_atomically(&plan.path, &result.to_json()?).context("saving a result")?;
+            marker.written(&plan.path)?;
             Ok(result)
         });
         let seconds = started.elapsed().as_secs_f64();

@@ -13,6 +13,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<i32> {
     for (path, reason) in &outcome.unread {
         eprintln!("report: skipped {}: {reason}", path.display());
     }
+    for line in &outcome.incomplete {
+        eprintln!("report: warning: {line}");
+    }
     println!(
         "report of {} results written to {} and {}; {} charts (SVG and PNG) in {}",
         outcome.results,

@@ -90,6 +90,7 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
         if !crate::kernel::tree::is_alive(pid) {
             return Err(usage(format!("--pid {pid}: no such running process")));
         }
+        check_readable(pid)?;
         if memlab_and_ancestors().contains(&pid) {
             return Err(usage(format!(
                 "--pid {pid}: memlab itself runs inside that tree, and the measuring process \
@@ -108,4 +109,17 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
         json: args.json,
         result_path: result_path(&args.out, &args.name),
     })
+}
+
+/// memlab must read a followed process's memory figures; another user's process (without
+/// privilege) would give figures of 0, never a measurement.
+fn check_readable(pid: i32) -> Result<(), MemlabError> {
+    let readable = procfs::process::Process::new(pid).and_then(|p| p.smaps_rollup());
+    match readable {
+        Err(procfs::ProcError::PermissionDenied(_)) => Err(MemlabError::NotPermitted(format!(
+            "--pid {pid}: memlab may not read that process's memory (another user's process): \
+             run memlab as its user or as root"
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -335,6 +335,9 @@ impl HtmlExporter {
             input.matrix.len(),
             escape(&versions.join(", "))
         )?;
+        for line in input.incomplete_lines() {
+            writeln!(page.out, r#"<p class="warning">⚠ {}</p>"#, escape(&line))?;
+        }
 
         let groups = by_document(input);
         write!(page.out, "<nav><ul>")?;

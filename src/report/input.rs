@@ -45,6 +45,12 @@ pub struct ReportInput {
     pub matrix: Vec<MatrixCell>,
     /// JSON files that are not results of this schema, with the reason (listed, not fatal).
     pub unread: Vec<(PathBuf, String)>,
+    /// Directories a batch did not finish writing (their marker), with the stale and missing
+    /// files the marker lists.
+    pub incomplete: Vec<(
+        PathBuf,
+        Vec<(String, crate::result::incomplete::EntryState)>,
+    )>,
 }
 
 impl ReportInput {
@@ -175,6 +181,38 @@ fn read_result(path: &Path) -> Result<ScenarioResult, String> {
         .map_err(|e| e.to_string())
 }
 
+impl ReportInput {
+    /// One sentence per directory a batch did not finish writing: its stale and missing files.
+    pub fn incomplete_lines(&self) -> Vec<String> {
+        use crate::result::incomplete::{EntryState, MARKER_FILE};
+        self.incomplete
+            .iter()
+            .map(|(dir, files)| {
+                let list = |state: EntryState| -> Vec<&str> {
+                    files
+                        .iter()
+                        .filter(|(_, s)| *s == state)
+                        .map(|(name, _)| name.as_str())
+                        .collect()
+                };
+                let (stale, missing) = (list(EntryState::Stale), list(EntryState::Missing));
+                let mut parts = Vec::new();
+                if !stale.is_empty() {
+                    parts.push(format!("stale (from an earlier run): {}", stale.join(", ")));
+                }
+                if !missing.is_empty() {
+                    parts.push(format!("missing: {}", missing.join(", ")));
+                }
+                format!(
+                    "{}: the batch writing here did not finish ({MARKER_FILE}); {}",
+                    dir.display(),
+                    parts.join("; ")
+                )
+            })
+            .collect()
+    }
+}
+
 /// Reads the results under `paths` (files, or directories as `memlab` writes them).
 /// A path that does not exist is a usage error; a JSON file that is not a result is listed
 /// in `unread` when it was found in a directory, and an error when named explicitly.
@@ -183,6 +221,9 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<ReportInput> {
     let mut read = std::collections::HashSet::new();
     for path in paths {
         let (files, explicit) = if path.is_dir() {
+            if let Some(not_current) = crate::result::incomplete::read_marker(path) {
+                input.incomplete.push((path.clone(), not_current));
+            }
             (files_of_directory(path)?, false)
         } else if path.exists() {
             // A file, or something that is not one (a FIFO): the loader says which.

@@ -159,6 +159,9 @@ impl ReportExporter for MarkdownExporter {
                 versions.join(", ")
             }
         )?;
+        for line in input.incomplete_lines() {
+            writeln!(out, "> ⚠ {}\n", cell(&line))?;
+        }
 
         let broken = broken_claims_table(input);
         if !broken.is_empty() {

@@ -161,6 +161,8 @@ pub struct ReportOutcome {
     pub charts: usize,
     pub results: usize,
     pub unread: Vec<(PathBuf, String)>,
+    /// The report input's sentences about batches that did not finish (stale results).
+    pub incomplete: Vec<String>,
 }
 
 pub fn write_report(options: &ReportOptions) -> anyhow::Result<ReportOutcome> {
@@ -207,6 +209,7 @@ pub fn write_report(options: &ReportOptions) -> anyhow::Result<ReportOutcome> {
         charts: charts.all().count(),
         results: input.scenarios.len() + input.scans.len() + input.matrix.len(),
         unread: input.unread.clone(),
+        incomplete: input.incomplete_lines(),
     })
 }
 

@@ -13,6 +13,7 @@
 pub mod census;
 pub mod figures;
 pub mod files;
+pub mod incomplete;
 pub mod load;
 pub mod params;
 pub mod run;
