@@ -368,3 +368,39 @@ fn an_interrupted_suite_leaves_a_marker_naming_its_stale_results() {
     let markdown = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(markdown.contains("did not finish (memlab-incomplete.txt)"));
 }
+
+#[test]
+fn a_fifo_given_as_a_result_is_refused_at_once_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("result.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let good = fixture("report/results/array-read.json");
+    for args in [
+        vec![
+            "compare".to_string(),
+            good.display().to_string(),
+            fifo.display().to_string(),
+        ],
+        vec!["report".to_string(), fifo.display().to_string()],
+    ] {
+        // Nobody ever writes the FIFO: reading it would block forever.
+        let mut child = memlab()
+            .args(&args)
+            .current_dir(tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("memlab {args:?} hangs on a FIFO");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        assert_one_line(&output, 1, "not a regular file");
+    }
+}
