@@ -12,7 +12,10 @@ fn git(args: &[&str]) -> Option<String> {
 fn main() {
     // Where HEAD and the refs live: `.git/` in a clone, elsewhere in a worktree (where `.git`
     // is a file, and a path that never exists would rebuild every time).
-    for what in ["HEAD", "refs", "packed-refs"] {
+    // Only the branch HEAD names, not every ref: a commit on another branch or worktree must
+    // not rebuild this one.
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    for what in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
         match git(&["rev-parse", "--git-path", what]) {
             Some(path) => println!("cargo:rerun-if-changed={path}"),
             None => println!("cargo:rerun-if-changed=.git/{what}"),

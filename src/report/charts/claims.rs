@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, Swatch};
-use super::{Chart, DrawResult, axis_number, draw_note, shorten, titled};
+use super::{Chart, DrawResult, axis_number, draw_note, row_chart, shorten, titled};
 use crate::report::input::ResultFile;
 use crate::result::{Claim, ClaimUnit, RunStatus, Verdict};
 
@@ -99,14 +99,7 @@ impl Chart for ClaimsChart<'_> {
         )?;
         let (width, _) = body.dim_in_pixel();
         let (plot, legend) = body.split_horizontally(width - 170);
-        let label_style = style::label_font();
         let labels: Vec<String> = bars.iter().map(|b| shorten(&b.id, 60)).collect();
-        let label_width = labels
-            .iter()
-            .map(|l| style::text_width(&plot, l, &label_style))
-            .max()
-            .unwrap_or(100)
-            + 16;
         let count = bars.len();
         let x_max = bars
             .iter()
@@ -114,35 +107,13 @@ impl Chart for ClaimsChart<'_> {
             .fold(1.0, f64::max)
             * 100.0
             * 1.2;
-        let label_of = |v: &f64| {
-            let index = v.round();
-            if (v - index).abs() < 1e-6 && index >= 0.0 {
-                // Rows are drawn top to bottom: row 0 at the top.
-                labels
-                    .get((count - 1).saturating_sub(index as usize))
-                    .cloned()
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(46)
-            .y_label_area_size(label_width)
-            .build_cartesian_2d(0f64..x_max, super::categories(count))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_desc("measured (% of the data or region)")
-            .label_style(label_style)
-            .axis_desc_style(style::axis_desc_font())
-            .light_line_style(WHITE)
-            .bold_line_style(style::GRID.mix(0.6))
-            .x_label_formatter(&|v| format!("{}%", axis_number(*v, 0)))
-            .y_label_formatter(&label_of)
-            .draw()?;
+        let mut chart = row_chart(
+            &plot,
+            &labels,
+            x_max,
+            "measured (% of the data or region)",
+            &|v| format!("{}%", axis_number(*v, 0)),
+        )?;
         for (i, bar) in bars.iter().enumerate() {
             let y = (count - 1 - i) as f64;
             let measured = (bar.measured * 100.0).max(0.0);

@@ -284,3 +284,57 @@ pub fn categories(count: usize) -> Ticks<plotters::coord::types::RangedCoordf64>
         (0..count).map(|i| i as f64).collect(),
     )
 }
+
+type Linear = plotters::coord::types::RangedCoordf64;
+/// A chart with a linear x axis and one row per category.
+pub type RowChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Linear, Ticks<Linear>>>;
+
+/// The frame of a horizontal bar chart: one row per label, the first at the top, an x axis
+/// from 0 to `x_max` described by `x_desc` and numbered by `x_label`. The rows' y value is
+/// `count - 1 - index`.
+pub fn row_chart<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    labels: &[String],
+    x_max: f64,
+    x_desc: &str,
+    x_label: &dyn Fn(&f64) -> String,
+) -> Result<RowChart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let label_style = style::label_font();
+    let label_width = labels
+        .iter()
+        .map(|l| style::text_width(plot, l, &label_style))
+        .max()
+        .unwrap_or(100)
+        + 16;
+    let count = labels.len();
+    let label_of = |v: &f64| {
+        let index = v.round();
+        if (v - index).abs() < 1e-6 && index >= 0.0 {
+            // Rows are drawn top to bottom: row 0 at the top.
+            labels
+                .get((count - 1).saturating_sub(index as usize))
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let mut chart = ChartBuilder::on(plot)
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(46)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(0f64..x_max, categories(count))?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc(x_desc)
+        .label_style(label_style)
+        .axis_desc_style(style::axis_desc_font())
+        .light_line_style(WHITE)
+        .bold_line_style(style::GRID.mix(0.6))
+        .x_label_formatter(x_label)
+        .y_label_formatter(&label_of)
+        .draw()?;
+    Ok(chart)
+}

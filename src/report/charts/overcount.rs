@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, Swatch};
-use super::{Chart, DrawResult, axis_number, draw_note, mib, titled, upper_bound};
+use super::{Chart, DrawResult, axis_number, draw_note, mib, row_chart, titled, upper_bound};
 use crate::report::input::ResultFile;
 use crate::result::RunStatus;
 
@@ -71,13 +71,6 @@ impl Chart for OvercountChart<'_> {
         )?;
         let (width, _) = body.dim_in_pixel();
         let (plot, legend) = body.split_horizontally(width - 200);
-        let label_style = style::label_font();
-        let label_width = groups
-            .iter()
-            .map(|g| style::text_width(&plot, &g.scenario, &label_style))
-            .max()
-            .unwrap_or(100)
-            + 16;
         let count = groups.len();
         let x_max = upper_bound(
             groups
@@ -91,34 +84,7 @@ impl Chart for OvercountChart<'_> {
                 .fold(0.0, f64::max),
         ) * 1.1;
         let names: Vec<String> = groups.iter().map(|g| g.scenario.clone()).collect();
-        let label_of = |v: &f64| {
-            let index = v.round();
-            if (v - index).abs() < 1e-6 && index >= 0.0 {
-                names
-                    .get((count - 1).saturating_sub(index as usize))
-                    .cloned()
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(46)
-            .y_label_area_size(label_width)
-            .build_cartesian_2d(0f64..x_max, super::categories(count))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_desc("MiB")
-            .label_style(label_style)
-            .axis_desc_style(style::axis_desc_font())
-            .light_line_style(WHITE)
-            .bold_line_style(style::GRID.mix(0.6))
-            .x_label_formatter(&|v| axis_number(*v, 0))
-            .y_label_formatter(&label_of)
-            .draw()?;
+        let mut chart = row_chart(&plot, &names, x_max, "MiB", &|v| axis_number(*v, 0))?;
         for (i, group) in groups.iter().enumerate() {
             let y = (count - 1 - i) as f64;
             let bars = [

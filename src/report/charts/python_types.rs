@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, Swatch};
-use super::{Chart, DrawResult, axis_number, draw_note, mib, titled, upper_bound};
+use super::{Chart, DrawResult, axis_number, draw_note, mib, row_chart, titled, upper_bound};
 use crate::report::input::ResultFile;
 use crate::result::census::TypeCount;
 use crate::result::figures::summary_child;
@@ -119,48 +119,14 @@ impl Chart for PythonTypesChart<'_> {
             let index = names.iter().position(|n| n == name).unwrap_or(0);
             style::series_color(index)
         };
-        let label_style = style::label_font();
-        let label_width = bars
-            .iter()
-            .map(|b| style::text_width(&plot, &b.label, &label_style))
-            .max()
-            .unwrap_or(100)
-            + 16;
+        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
         let count = bars.len();
         let x_max = upper_bound(
             bars.iter()
                 .map(|b| mib(b.total_bytes()))
                 .fold(0.0, f64::max),
         ) * 1.15;
-        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
-        let label_of = |v: &f64| {
-            let index = v.round();
-            if (v - index).abs() < 1e-6 && index >= 0.0 {
-                labels
-                    .get((count - 1).saturating_sub(index as usize))
-                    .cloned()
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(46)
-            .y_label_area_size(label_width)
-            .build_cartesian_2d(0f64..x_max, super::categories(count))?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .x_desc("MiB copied")
-            .label_style(label_style)
-            .axis_desc_style(style::axis_desc_font())
-            .light_line_style(WHITE)
-            .bold_line_style(style::GRID.mix(0.6))
-            .x_label_formatter(&|v| axis_number(*v, 1))
-            .y_label_formatter(&label_of)
-            .draw()?;
+        let mut chart = row_chart(&plot, &labels, x_max, "MiB copied", &|v| axis_number(*v, 1))?;
         for (i, bar) in bars.iter().enumerate() {
             let y = (count - 1 - i) as f64;
             let mut start = 0.0;
