@@ -54,6 +54,20 @@ impl MemlabError {
     }
 }
 
+/// Outside text (a file's content, a workload's line, a file name) made fit for a one-line
+/// message: line breaks and other control characters escaped as `\n`, `\u{1b}`.
+pub fn one_line(text: &str) -> String {
+    if !text.contains(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 /// Finds the exit code for an error chain: the first [`MemlabError`] in it decides.
 pub fn exit_code_for(error: &anyhow::Error) -> i32 {
     for cause in error.chain() {

@@ -83,13 +83,26 @@ pub fn matrix(args: &MatrixArgs) -> anyhow::Result<i32> {
             .map(|n| resolve_scenario(n).map(|d| d.name))
             .collect::<Result<_, _>>()?
     };
+    // Sizes and children too, per scenario: a usage error is one line, before the
+    // interpreters are probed (which reports those it skips).
+    let ram = total_ram_bytes();
+    for name in &names {
+        let params = ScenarioParamArgs {
+            size: args.size,
+            children: args.children,
+            ..ScenarioParamArgs::default()
+        };
+        scenario_request(
+            &ScenarioArgs::batch(name, params, args.settings.clone()),
+            ram,
+        )?;
+    }
     let pythons = interpreters(args)?;
     if pythons.is_empty() {
         return Err(
             MemlabError::Usage("no CPython >= 3.8 found (see memlab pythons)".into()).into(),
         );
     }
-    let ram = total_ram_bytes();
     // Validate every cell before running any.
     let mut requests = Vec::new();
     for name in &names {

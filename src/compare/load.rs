@@ -38,7 +38,8 @@ pub struct Loaded {
 }
 
 fn bad(side: Side, path: &Path, detail: impl std::fmt::Display) -> MemlabError {
-    MemlabError::BadResult(format!("{} {}: {detail}", side.name(), path.display()))
+    let message = format!("{} {}: {detail}", side.name(), path.display());
+    MemlabError::BadResult(crate::error::one_line(&message))
 }
 
 /// Reads one result file: not JSON, not a memlab result, another schema version, or a result

@@ -47,8 +47,9 @@ pub fn sample_interval(
     )
 }
 
+/// A usage error: one line, whatever text from a file or the command line it quotes.
 pub(crate) fn usage(message: impl Into<String>) -> MemlabError {
-    MemlabError::Usage(message.into())
+    MemlabError::Usage(crate::error::one_line(&message.into()))
 }
 
 /// Resolves a scenario name, suggesting the closest one when unknown.

@@ -9,6 +9,8 @@ pub mod params;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::one_line;
+
 /// The protocol version this build speaks. A workload announces its own in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -67,24 +69,39 @@ pub enum ParseError {
     TooLong(usize),
     #[error("empty line")]
     Empty,
+    /// `reason` and `excerpt` are one line each (control characters escaped).
     #[error("not a protocol message ({reason}): {excerpt}")]
     Malformed { reason: String, excerpt: String },
-    #[error("phase name '{0}' must be 1-40 characters of a-z, 0-9, '_' or '-'")]
+    #[error(
+        "phase name '{}' must be 1-40 characters of a-z, 0-9, '_' or '-'",
+        one_line(.0)
+    )]
     BadPhaseName(String),
-    #[error("region '{name}' is empty or reversed (start {start:#x}, end {end:#x})")]
+    #[error(
+        "region '{}' is empty or reversed (start {start:#x}, end {end:#x})",
+        one_line(name)
+    )]
     BadRegion { name: String, start: u64, end: u64 },
 }
 
+/// The start of a line, for messages: one line, whatever the workload sent.
 fn excerpt(line: &str) -> String {
     const KEEP: usize = 120;
     if line.len() <= KEEP {
-        line.to_string()
+        one_line(line)
     } else {
         let mut cut = KEEP;
         while !line.is_char_boundary(cut) {
             cut -= 1;
         }
-        format!("{}…", &line[..cut])
+        format!("{}…", one_line(&line[..cut]))
+    }
+}
+
+fn malformed(error: serde_json::Error, line: &str) -> ParseError {
+    ParseError::Malformed {
+        reason: one_line(&error.to_string()),
+        excerpt: excerpt(line),
     }
 }
 
@@ -110,10 +127,7 @@ pub fn parse_workload_line(line: &str) -> Result<WorkloadMessage, ParseError> {
         return Err(ParseError::Empty);
     }
     let message: WorkloadMessage =
-        serde_json::from_str(trimmed).map_err(|error| ParseError::Malformed {
-            reason: error.to_string(),
-            excerpt: excerpt(trimmed),
-        })?;
+        serde_json::from_str(trimmed).map_err(|error| malformed(error, trimmed))?;
     match &message {
         WorkloadMessage::Phase { name } if !is_valid_phase_name(name) => {
             Err(ParseError::BadPhaseName(name.clone()))
@@ -138,10 +152,7 @@ pub fn parse_orchestrator_line(line: &str) -> Result<OrchestratorMessage, ParseE
     if trimmed.is_empty() {
         return Err(ParseError::Empty);
     }
-    serde_json::from_str(trimmed).map_err(|error| ParseError::Malformed {
-        reason: error.to_string(),
-        excerpt: excerpt(trimmed),
-    })
+    serde_json::from_str(trimmed).map_err(|error| malformed(error, trimmed))
 }
 
 /// Encodes a message as one line, newline included.

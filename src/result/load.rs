@@ -5,6 +5,8 @@ use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::error::one_line;
+
 use super::{OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, ScenarioResult, run::VERSION_1_FACTS};
 
 /// Larger files are refused: a result with a full timeline is a few MiB.
@@ -19,7 +21,7 @@ pub enum LoadError {
     NotRegular,
     #[error("{bytes} bytes: larger than any result ({MAX_RESULT_BYTES} bytes at most)")]
     TooLarge { bytes: u64 },
-    #[error("not JSON ({0}): a corrupt result file")]
+    #[error("not JSON ({}): a corrupt result file", one_line(&.0.to_string()))]
     NotJson(serde_json::Error),
     #[error("not a memlab result (no schema_version)")]
     NoSchemaVersion,
@@ -28,7 +30,7 @@ pub enum LoadError {
          {SCHEMA_VERSION}: re-create it with this memlab"
     )]
     OtherVersion { found: serde_json::Value },
-    #[error("not a valid memlab result ({0})")]
+    #[error("not a valid memlab result ({})", one_line(&.0.to_string()))]
     Invalid(serde_json::Error),
 }
 
