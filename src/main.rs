@@ -27,7 +27,11 @@ fn main() {
         Err(error) if is_broken_pipe(&error) => exit_code::OK,
         Err(error) => {
             let chain: Vec<String> = error.chain().map(|cause| cause.to_string()).collect();
-            eprintln!("memlab: error: {}", chain.join(": "));
+            // One line, whatever outside text (a path, a file's content) the causes quote.
+            eprintln!(
+                "memlab: error: {}",
+                memlab::error::one_line(&chain.join(": "))
+            );
             exit_code_for(&error)
         }
     };
