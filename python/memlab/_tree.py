@@ -78,8 +78,10 @@ class TreeFigures:
         factor = ("×%.2f" % self.overcount_factor) if self.overcount_factor is not None else "-"
         unique = format_size(self.unique_bytes) if self.unique_bytes is not None else "-"
         copied = ", ".join(format_size(size) for size in self.copied_bytes_per_child)
-        return ("%d forked children, copied [%s]; tree at '%s': ΣRSS %s, ΣPSS %s, unique %s, "
-                "over-count %s" % (len(self.children), copied, self.phase,
+        return ("%d forked %s, copied [%s]; tree at '%s': ΣRSS %s, ΣPSS %s, unique %s, "
+                "over-count %s" % (len(self.children),
+                                   "child" if len(self.children) == 1 else "children", copied,
+                                   self.phase,
                                    format_size(self.rss_bytes), format_size(self.pss_bytes),
                                    unique, factor))
 
