@@ -43,8 +43,12 @@ class TreeFigures:
     """The measured process tree of one test: pytest's process and everything it forked."""
 
     children: Tuple[ChildFigures, ...]
-    # The result's phase the tree totals are taken at (the headline moment).
+    # The result's phase of the headline moment: the children's figures (unless a child had
+    # exited before it: its own `moment` says so).
     phase: str
+    # The phase the tree totals below come from: the headline's, or the tree at its peak
+    # (the largest unique footprint) when memlab's summary gives that one.
+    tree_phase: str
     # Summed over the tree's processes at that moment: what tools that add up RSS report.
     rss_bytes: int
     pss_bytes: int
@@ -78,10 +82,11 @@ class TreeFigures:
         factor = ("×%.2f" % self.overcount_factor) if self.overcount_factor is not None else "-"
         unique = format_size(self.unique_bytes) if self.unique_bytes is not None else "-"
         copied = ", ".join(format_size(size) for size in self.copied_bytes_per_child)
-        return ("%d forked %s, copied [%s]; tree at '%s': ΣRSS %s, ΣPSS %s, unique %s, "
-                "over-count %s" % (len(self.children),
-                                   "child" if len(self.children) == 1 else "children", copied,
-                                   self.phase,
+        return ("%d forked %s, copied [%s] at '%s'; tree at '%s': ΣRSS %s, ΣPSS %s, "
+                "unique %s, over-count %s" % (len(self.children),
+                                              "child" if len(self.children) == 1
+                                              else "children", copied, self.phase,
+                                              self.tree_phase,
                                    format_size(self.rss_bytes), format_size(self.pss_bytes),
                                    unique, factor))
 
@@ -110,6 +115,18 @@ def _child_figures(record: dict[str, Any]) -> Optional[ChildFigures]:
     )
 
 
+def _tree_phase(result: Result, summary: dict[str, Any]) -> str:
+    """The phase whose tree the summary's totals are: the headline's, else the peak's."""
+    phases = {p.get("name"): p.get("tree") or {} for p in result.get("phases") or []}
+    headline = str(summary.get("phase", ""))
+    for name in (headline, (result.get("run") or {}).get("peak_phase")):
+        tree = phases.get(name)
+        if tree and (tree.get("rss_bytes"), tree.get("pss_bytes")) == (
+                summary.get("tree_rss_bytes"), summary.get("tree_pss_bytes")):
+            return str(name)
+    return headline
+
+
 def tree_figures(result: Result, memlab_pid: int, result_path: Optional[str]) -> TreeFigures:
     """The figures of a `memlab run` result. Raises ValueError on a file of another shape."""
     summary = result.get("summary")
@@ -120,6 +137,7 @@ def tree_figures(result: Result, memlab_pid: int, result_path: Optional[str]) ->
     return TreeFigures(
         children=tuple(child for child in children if child is not None),
         phase=str(summary.get("phase", "")),
+        tree_phase=_tree_phase(result, summary),
         rss_bytes=int(summary.get("tree_rss_bytes", 0)),
         pss_bytes=int(summary.get("tree_pss_bytes", 0)),
         uss_bytes=int(summary.get("tree_uss_bytes", 0)),

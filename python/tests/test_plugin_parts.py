@@ -93,7 +93,9 @@ RESULT = {
                 "tree_rss_bytes": 295333888, "tree_pss_bytes": 88589312,
                 "tree_uss_bytes": 20946944, "tree_unique_bytes": 90177536,
                 "overcount_factor": 3.275},
-    "run": {"attached_pid": 100, "processes": [
+    "phases": [{"name": "summed", "tree": {"rss_bytes": 295333888, "pss_bytes": 88589312}},
+               {"name": "test-end", "tree": {"rss_bytes": 80945152, "pss_bytes": 79000000}}],
+    "run": {"attached_pid": 100, "peak_phase": "summed", "processes": [
         {"pid": 100, "kind": "attached", "command": "python -m pytest"},
         {"pid": 102, "kind": "forked", "child_index": 2, "parent_pid": 100,
          "figures": {"copied_bytes": 3121152, "private_bytes": 3125248,
@@ -116,9 +118,14 @@ def test_figures_come_from_the_summary_and_each_forked_child() -> None:
     assert tree.children[1].moment == "at-exit" and tree.children[1].child_only_bytes == 4096
     assert (tree.rss_bytes, tree.unique_bytes, tree.overcount_factor) == (
         295333888, 90177536, 3.275)
-    assert tree.phase == "test-end" and tree.exact
+    # The summary's totals are those of the peak ('summed'), not of the headline.
+    assert (tree.phase, tree.tree_phase) == ("test-end", "summed") and tree.exact
     assert tree.pids == (100, 102, 101, 103) and tree.memlab_pid == 99
-    assert "2 forked children, copied [3.0 MiB, 3.0 MiB]" in tree.describe()
+    assert tree.describe().startswith("2 forked children, copied [3.0 MiB, 3.0 MiB] at "
+                                      "'test-end'; tree at 'summed': ΣRSS 281.7 MiB")
+    headline_totals = copy.deepcopy(RESULT)
+    headline_totals["phases"][1]["tree"] = headline_totals["phases"][0]["tree"]
+    assert tree_figures(headline_totals, 99, None).tree_phase == "test-end"
 
 
 def test_a_child_never_measured_has_no_figures() -> None:
