@@ -69,6 +69,9 @@ pub enum Commands {
         #[arg(long)]
         params: String,
     },
+    /// Internal: the guard that kills memlab's cgroup when memlab ends (started by memlab).
+    #[command(name = "__guard", hide = true)]
+    Guard { cgroup: std::path::PathBuf },
 }
 
 /// A scenario's parameters, as `scenario` and `scan` take them (and suites set them).

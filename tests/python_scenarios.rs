@@ -213,3 +213,67 @@ fn a_killed_python_worker_fails_the_run_naming_the_signal_and_leaves_nothing() {
         );
     }
 }
+
+/// The census of child `index`'s copied pages in declared region `region`, at the summary phase.
+fn region_census(result: &Value, index: u64, region: &str) -> Vec<Value> {
+    child_truth(result, index)["python_types_by_region"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no census: {}", child_truth(result, index)))
+        .iter()
+        .find(|r| r["region"] == region)
+        .unwrap_or_else(|| panic!("no census of region {region}"))["types"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn census_objects(types: &[Value], type_name: &str) -> u64 {
+    types
+        .iter()
+        .filter(|t| t["type"] == type_name)
+        .map(|t| t["objects"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn the_census_names_what_each_child_copied() {
+    // py-list-sum: the children copied the pages of the list's ints, and the census counts
+    // those ints — all of them, to within the interpreter's own few.
+    let result = run_python("py-list-sum", "32MiB", "2");
+    let placed = result["facts"]["objects_count"].as_u64().unwrap();
+    for child in 1..=2 {
+        let ints = census_objects(&region_census(&result, child, "objects"), "int");
+        assert!(
+            ints.abs_diff(placed) <= 2000,
+            "child {child}: census {ints} ints, the workload placed {placed}"
+        );
+        let truth = child_truth(&result, child);
+        assert!(
+            truth["python_interpreter"]
+                .as_str()
+                .unwrap()
+                .starts_with("CPython 3.")
+        );
+        // The whole census lists int first, and the three entries that are not types.
+        let types = truth["python_types"].as_array().unwrap();
+        assert_eq!(types[0]["type"], "int", "{types:?}");
+        for special in ["<free>", "<unidentified>", "<not pymalloc>"] {
+            assert!(types.iter().any(|t| t["type"] == special), "{special}");
+        }
+    }
+    assert_eq!(claim(&result, "copied-objects-are-ints")["holds"], true);
+
+    // py-gc-collect: what the collection copied are GC-tracked lists.
+    let collected = run_python("py-gc-collect", "32MiB", "2");
+    assert_eq!(
+        claim(&collected, "copied-objects-are-containers")["holds"],
+        true
+    );
+    let types = region_census(&collected, 1, "objects");
+    assert_eq!(types[0]["type"], "list", "{types:?}");
+    assert_eq!(types[0]["gc_tracked"], true);
+
+    // py-pool-self: each worker's own pages hold the unpickled instance and its buffer.
+    let self_pool = run_python("py-pool-self", "32MiB", "2");
+    assert_eq!(claim(&self_pool, "own-copy-is-the-instance")["holds"], true);
+}

@@ -374,7 +374,7 @@ fn the_children_chart_stacks_shared_copied_and_child_only() {
     assert!(
         svg_texts(&svg)
             .iter()
-            .any(|t| t.starts_with("child-only 1") || t.starts_with("child-only 2")),
+            .any(|t| t.starts_with("child-only 3") && t.ends_with(" MiB")),
         "{:?}",
         svg_texts(&svg)
     );
@@ -535,6 +535,7 @@ fn every_chart_is_written_as_svg_and_as_a_valid_png_of_its_size() {
         "timeline-thp",
         "suite-claims",
         "suite-overcount",
+        "suite-python-types",
         "scan-object-size-refcount-objsize",
         "scan-children",
         "python-matrix",
@@ -543,8 +544,9 @@ fn every_chart_is_written_as_svg_and_as_a_valid_png_of_its_size() {
     }
     // Skipped scenarios get no chart.
     assert!(!stems.iter().any(|s| s.ends_with("py-pool-global")));
-    // Eight completed scenarios × 2, two suite charts, two scans, the matrix.
-    assert_eq!(stems.len(), 8 * 2 + 2 + 2 + 1);
+    // Eight completed scenarios × 2, three suite charts (claims, over-count, Python types:
+    // two fixtures hold a census), two scans, the matrix.
+    assert_eq!(stems.len(), 8 * 2 + 3 + 2 + 1);
     for chart in charts.all() {
         let svg = std::fs::read_to_string(&chart.svg_path).unwrap();
         assert_eq!(svg, chart.svg);
@@ -597,7 +599,7 @@ fn the_html_report_is_one_self_contained_page_with_every_chart_and_table() {
     );
     // Every chart inline, once.
     assert_eq!(html.matches("<svg ").count(), outcome.charts);
-    assert_eq!(outcome.charts, 21);
+    assert_eq!(outcome.charts, 22);
     // Machine, every scenario and claim, the skip reason, the documents' numbers.
     let input = input();
     for needle in [
@@ -672,4 +674,39 @@ fn memlab_report_writes_the_report_and_refuses_bad_input_with_one_line() {
         assert!(stderr.contains(message), "{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
+}
+
+#[test]
+fn the_python_types_chart_and_the_reports_show_what_the_census_found() {
+    let input = input();
+    let bars = memlab::report::charts::python_types::type_bars(&input.scenarios);
+    // The two fixtures with a census (py-list-sum, py-pool-self); the others have none.
+    let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    let list_sum = bars
+        .iter()
+        .find(|b| b.label.starts_with("py-list-sum"))
+        .unwrap();
+    // The summed list's ints are the largest segment, with the bytes the census counted.
+    assert_eq!(list_sum.segments[0], ("int".to_string(), 26_863_104));
+    let svg = render_svg(&memlab::report::charts::python_types::PythonTypesChart {
+        results: &input.scenarios,
+    })
+    .unwrap();
+    assert_has_texts(&svg, &["int", "<not pymalloc>"]);
+    // The same figures in the Markdown report, beside the claims.
+    let markdown = MarkdownExporter
+        .render(&Report {
+            input: &input,
+            charts: &ReportCharts::default(),
+        })
+        .unwrap();
+    assert!(
+        markdown.contains("copied by Python type (child 1, CPython 3.11.7)"),
+        "no census heading"
+    );
+    assert!(
+        markdown.contains("| int | 839470 | 25.6 MiB | 6585 |"),
+        "no int row"
+    );
 }

@@ -15,6 +15,7 @@ pub fn spawn(
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]).process_group(0);
+    crate::measure::containment::contain(&mut command);
     // In its own process group the command cannot read the terminal (it would be stopped by
     // SIGTTIN): it reads nothing from a terminal, but a pipe or file is passed through.
     // SAFETY: isatty only looks at the descriptor.

@@ -1,14 +1,19 @@
 //! One measurement of the workload tree at a quiet moment: every process's smaps_rollup, each
-//! child's page truth against its parent, the tree's unique footprint, and /proc/meminfo.
+//! child's page truth against its parent (and, when asked, the census of the Python objects on
+//! the pages it copied), the tree's unique footprint, and /proc/meminfo.
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::census::take_census;
 use crate::kernel::ReadError;
 use crate::kernel::meminfo::{MeminfoSnapshot, read_meminfo};
-use crate::kernel::pagemap::{self, DeclaredRegion, PageTruthError, TruthMethod};
+use crate::kernel::pagemap::{
+    self, ChildComparison, CompareOptions, DeclaredRegion, PageLists, PageTruthError, TruthMethod,
+};
 use crate::kernel::rollup::{Rollup, read_rollup};
 use crate::kernel::tree::{descendants, parent_of};
-use crate::result::{ProcessSnapshot, Region, Role, TreeTotals};
+use crate::result::census::{ChildCensus, PythonCensus, RegionTypes, merge_types};
+use crate::result::{PageTruth, ProcessSnapshot, Region, Role, TreeTotals};
 
 pub struct Snapshot {
     pub processes: Vec<ProcessSnapshot>,
@@ -33,6 +38,8 @@ pub struct TreeMeasurement {
     first_private_dirty: HashMap<i32, u64>,
     /// How page truth can be read here (PFNs with CAP_SYS_ADMIN, else the exclusive bit).
     method: Option<TruthMethod>,
+    /// Take the census of the Python objects on each child's copied and child-only pages.
+    census: bool,
 }
 
 impl Default for TreeMeasurement {
@@ -40,11 +47,50 @@ impl Default for TreeMeasurement {
         TreeMeasurement {
             first_private_dirty: HashMap::new(),
             method: pagemap::best_method().ok(),
+            census: false,
         }
     }
 }
 
 impl TreeMeasurement {
+    /// Measurements that also take each child's CPython census ([`crate::census`]): the
+    /// objects on the pages it copied and on those only it has, read from outside.
+    pub fn with_census() -> Self {
+        TreeMeasurement {
+            census: true,
+            ..TreeMeasurement::default()
+        }
+    }
+
+    /// Page truth of `children` against `parent`, with the census when asked for.
+    fn compare(
+        &self,
+        parent: i32,
+        children: &[i32],
+        declared: &[DeclaredRegion],
+        method: TruthMethod,
+    ) -> Result<Vec<Result<PageTruth, PageTruthError>>, PageTruthError> {
+        let options = CompareOptions {
+            method: Some(method),
+            page_lists: self.census,
+            at_sighting: None,
+        };
+        let compared = pagemap::compare_children_with(parent, children, declared, &options)?;
+        Ok(compared
+            .into_iter()
+            .zip(children)
+            .map(|(comparison, pid)| {
+                comparison.map(|ChildComparison { truth, page_lists }| {
+                    let mut page_truth = PageTruth::from(truth);
+                    if let Some(lists) = page_lists {
+                        page_truth.census = child_census(*pid, &lists, declared);
+                    }
+                    page_truth
+                })
+            })
+            .collect())
+    }
+
     pub fn measure(
         &mut self,
         parent: i32,
@@ -112,12 +158,12 @@ impl TreeMeasurement {
             }
             for (parent, indexes) in by_parent {
                 let pids: Vec<i32> = indexes.iter().map(|i| processes[*i].pid).collect();
-                let Ok(truths) = pagemap::compare_children_using(parent, &pids, &[], method) else {
+                let Ok(truths) = self.compare(parent, &pids, &[], method) else {
                     continue;
                 };
                 for (index, truth) in indexes.into_iter().zip(truths) {
                     match truth {
-                        Ok(truth) => processes[index].page_truth = Some(truth.into()),
+                        Ok(truth) => processes[index].page_truth = Some(truth),
                         Err(PageTruthError::Vanished { .. }) => processes[index].missing = true,
                         Err(_) => {}
                     }
@@ -197,7 +243,7 @@ impl TreeMeasurement {
         for (ppid, indexes) in by_parent {
             let pids: Vec<i32> = indexes.iter().map(|i| processes[*i].pid).collect();
             let regions: &[DeclaredRegion] = if ppid == workload { &declared } else { &[] };
-            let truths = match pagemap::compare_children_using(ppid, &pids, regions, method) {
+            let truths = match self.compare(ppid, &pids, regions, method) {
                 Ok(truths) => truths,
                 // The parent went away mid-read: these children are measured next phase.
                 Err(PageTruthError::Vanished { .. }) => continue,
@@ -208,7 +254,7 @@ impl TreeMeasurement {
             };
             for (index, truth) in indexes.into_iter().zip(truths) {
                 match truth {
-                    Ok(truth) => processes[index].page_truth = Some(truth.into()),
+                    Ok(truth) => processes[index].page_truth = Some(truth),
                     Err(PageTruthError::Vanished { .. }) => processes[index].missing = true,
                     Err(error) => {
                         return Err(anyhow::Error::new(error).context(format!(
@@ -244,6 +290,46 @@ impl TreeMeasurement {
             .filter(|unique| *unique > 0)
             .map(|unique| tree.rss_bytes as f64 / unique as f64);
         Ok(tree)
+    }
+}
+
+/// The census of a child's copied pages (each declared region's apart, then the rest) and of
+/// its child-only pages. A child that is not a decodable CPython (or may not be read) gets the
+/// reason instead.
+fn child_census(pid: i32, lists: &PageLists, declared: &[DeclaredRegion]) -> ChildCensus {
+    let copied = lists.by_region(&lists.copied);
+    let (own, rest): (Vec<_>, Vec<_>) = copied
+        .into_iter()
+        .partition(|(region, _)| declared.iter().any(|d| &d.name == region));
+    let mut census = ChildCensus::default();
+    let mut types = Vec::new();
+    let mut take = |pages: &[(String, Vec<std::ops::Range<u64>>)]| {
+        take_census(pid, pages).map(|taken: PythonCensus| {
+            merge_types(&mut types, &taken.types);
+            census
+                .python_not_pymalloc_regions
+                .extend(taken.not_pymalloc_regions);
+            census.python_interpreter = Some(taken.interpreter);
+            taken.types
+        })
+    };
+    let outcome = (|| {
+        for (region, runs) in own {
+            let types = take(&[(region.clone(), runs)])?;
+            census
+                .python_types_by_region
+                .push(RegionTypes { region, types });
+        }
+        take(&rest)?;
+        take_census(pid, &lists.by_region(&lists.child_only))
+    })();
+    match outcome {
+        Ok(child_only) => {
+            census.python_types = Some(types);
+            census.python_types_child_only = Some(child_only.types);
+            census
+        }
+        Err(skip) => ChildCensus::skipped(skip.reason),
     }
 }
 

@@ -49,6 +49,9 @@ pub fn scenario_request(
             echo_stderr: args.verbose,
             pause_at: args.pause_at.clone(),
             sampler,
+            // The Python objects on copied pages: for Python scenarios, and for a workload of
+            // the user's own (it may be Python; a native one gets a note saying why not).
+            census: def.is_python() || args.workload_cmd.is_some(),
         },
         workload_command: args.workload_cmd.clone(),
     })

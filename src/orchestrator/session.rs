@@ -46,6 +46,8 @@ pub struct SessionOptions {
     pub pause_at: Option<String>,
     /// The timeline sampler's settings; None: no timeline.
     pub sampler: Option<SamplerConfig>,
+    /// Take the CPython census of each child's copied and child-only pages at every phase.
+    pub census: bool,
 }
 
 impl Default for SessionOptions {
@@ -56,6 +58,7 @@ impl Default for SessionOptions {
             echo_stderr: false,
             pause_at: None,
             sampler: Some(SamplerConfig::default()),
+            census: false,
         }
     }
 }
@@ -123,7 +126,11 @@ pub fn run_session(
         done: false,
         messages: 0,
         fact_bytes: 0,
-        measurement: TreeMeasurement::default(),
+        measurement: if options.census {
+            TreeMeasurement::with_census()
+        } else {
+            TreeMeasurement::default()
+        },
         sampler,
     };
     let result = session.converse(observer);

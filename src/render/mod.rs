@@ -4,6 +4,7 @@
 //! - [`table`]: one table model, rendered for the terminal, Markdown and HTML;
 //! - [`scenario_table`] / [`run_table`]: what `memlab scenario` and `memlab run` print.
 
+pub mod census;
 pub mod run_table;
 pub mod scenario_table;
 pub mod table;

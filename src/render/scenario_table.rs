@@ -3,10 +3,12 @@
 use std::fmt::Write;
 
 use super::Exporter;
+use super::census::census_view;
+use super::table::terminal;
 use super::text::{
     bytes_or_dash as bytes_cell, figures_explanation, format_measured, params_line, verdict_tag,
 };
-use crate::result::figures::{child_columns, measured_children};
+use crate::result::figures::{child_columns, summary_child};
 use crate::result::{Role, RunStatus, ScenarioResult};
 use crate::units::format_bytes;
 
@@ -15,8 +17,7 @@ pub struct TableExporter;
 /// The first measured child's copies by region: declared regions with their size, then the
 /// mapping kinds where it copied anything.
 fn regions_line(result: &ScenarioResult) -> Option<String> {
-    let phase = result.phase(&result.summary.phase)?;
-    let child = measured_children(phase).into_iter().next()?;
+    let child = summary_child(result)?;
     let truth = child.page_truth.as_ref()?;
     let page = truth.page_size_bytes;
     let parts: Vec<String> = truth
@@ -45,6 +46,33 @@ fn regions_line(result: &ScenarioResult) -> Option<String> {
         .map(|i| format!("child {i}"))
         .unwrap_or_else(|| "child".into());
     Some(format!("copied by region ({label}): {}", parts.join(" · ")))
+}
+
+/// What lies on the first measured child's copied pages (and its own pages), by Python type,
+/// and the hints those types give. Empty when no census was taken.
+fn census_section(result: &ScenarioResult) -> String {
+    let Some(view) = census_view(result) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    if let Some(line) = view.note_line() {
+        let _ = writeln!(out, "{line}");
+        return out;
+    }
+    let indent =
+        |text: String| -> String { text.lines().map(|line| format!("  {line}\n")).collect() };
+    if let Some(table) = &view.copied {
+        let _ = writeln!(out, "{}:", view.copied_heading());
+        out.push_str(&indent(terminal(table)));
+    }
+    if let Some(table) = &view.child_only {
+        let _ = writeln!(out, "{}:", view.child_only_heading());
+        out.push_str(&indent(terminal(table)));
+    }
+    for hint in &view.hints {
+        let _ = writeln!(out, "hint: {hint}");
+    }
+    out
 }
 
 /// Document 001 measured with MemFree + Buffers + Cached: its figure, beside memlab's truth.
@@ -191,6 +219,7 @@ impl Exporter for TableExporter {
         if let Some(line) = doc001_line(result) {
             writeln!(out, "{line}")?;
         }
+        out.push_str(&census_section(result));
         writeln!(out)?;
         writeln!(out, "claims")?;
         if result.claims.is_empty() {

@@ -13,6 +13,7 @@ use super::tables::{
     matrix_table, scan_table, scenario_anchor, verdicts_table,
 };
 use super::{Report, ReportExporter, by_document, python_versions, scenario_heading};
+use crate::render::census::census_view;
 pub use crate::render::table::escape;
 use crate::render::table::{Table, html as html_table};
 use crate::render::text::{figures_word, params_line};
@@ -141,6 +142,40 @@ fn facts_details(page: &mut Page, result: &ScenarioResult) -> std::fmt::Result {
     writeln!(page.out, "</details>")
 }
 
+/// What the shown child copied, by Python type, with the hints (when a census was taken).
+fn census_section(page: &mut Page, result: &ScenarioResult) -> std::fmt::Result {
+    let Some(view) = census_view(result) else {
+        return Ok(());
+    };
+    if let Some(line) = view.note_line() {
+        return writeln!(page.out, r#"<p class="census">{}</p>"#, escape(&line));
+    }
+    if let Some(copied) = &view.copied {
+        writeln!(
+            page.out,
+            r#"<p class="census">{}</p>"#,
+            escape(&view.copied_heading())
+        )?;
+        page.table(copied)?;
+    }
+    if let Some(child_only) = &view.child_only {
+        writeln!(
+            page.out,
+            r#"<p class="census">{}</p>"#,
+            escape(&view.child_only_heading())
+        )?;
+        page.table(child_only)?;
+    }
+    if !view.hints.is_empty() {
+        writeln!(page.out, r#"<ul class="hints">"#)?;
+        for hint in &view.hints {
+            writeln!(page.out, "<li>hint: {}</li>", escape(hint))?;
+        }
+        writeln!(page.out, "</ul>")?;
+    }
+    Ok(())
+}
+
 fn scenario_article(
     page: &mut Page,
     input: &ReportInput,
@@ -197,6 +232,7 @@ fn scenario_article(
     } else {
         page.table(&claims_table(result))?;
     }
+    census_section(page, result)?;
     if let Some(comparison) = comparison(result) {
         writeln!(
             page.out,

@@ -12,6 +12,7 @@ use super::tables::{
     verdicts_table,
 };
 use super::{Report, ReportExporter, by_document, python_versions, scenario_heading};
+use crate::render::census::census_view;
 use crate::render::table::{markdown as table, markdown_text as cell};
 use crate::render::text::{figures_word, params_line};
 use crate::result::{RunStatus, ScenarioResult};
@@ -60,6 +61,7 @@ fn scenario_section(out: &mut String, result: &ScenarioResult, heading: &str) ->
     } else {
         out.push_str(&table(&claims_table(result)));
     }
+    census_section(out, result)?;
     if let Some(comparison) = comparison(result) {
         writeln!(
             out,
@@ -67,6 +69,31 @@ fn scenario_section(out: &mut String, result: &ScenarioResult, heading: &str) ->
             comparison.caption
         )?;
         out.push_str(&table(&comparison_table(&comparison)));
+    }
+    Ok(())
+}
+
+/// What the shown child copied, by Python type, with the hints (when a census was taken).
+fn census_section(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
+    let Some(view) = census_view(result) else {
+        return Ok(());
+    };
+    if let Some(line) = view.note_line() {
+        return writeln!(out, "{}\n", cell(&line));
+    }
+    if let Some(copied) = &view.copied {
+        writeln!(out, "{}:\n", cell(&view.copied_heading()))?;
+        out.push_str(&table(copied));
+    }
+    if let Some(child_only) = &view.child_only {
+        writeln!(out, "{}:\n", cell(&view.child_only_heading()))?;
+        out.push_str(&table(child_only));
+    }
+    for hint in &view.hints {
+        writeln!(out, "- hint: {}", cell(hint))?;
+    }
+    if !view.hints.is_empty() {
+        writeln!(out)?;
     }
     Ok(())
 }

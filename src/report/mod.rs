@@ -62,8 +62,8 @@ impl ReportCharts {
 pub fn render_charts(input: &ReportInput, plots: &Path) -> anyhow::Result<ReportCharts> {
     use charts::{
         child_pages::ChildPagesChart, claims::ClaimsChart, matrix::MatrixChart,
-        objsize_scan::ObjectSizeScanChart, overcount::OvercountChart, render,
-        timeline::TimelineChart, tree_scan::TreeScanChart,
+        objsize_scan::ObjectSizeScanChart, overcount::OvercountChart, python_types,
+        python_types::PythonTypesChart, render, timeline::TimelineChart, tree_scan::TreeScanChart,
     };
     let mut rendered = ReportCharts::default();
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
@@ -112,6 +112,15 @@ pub fn render_charts(input: &ReportInput, plots: &Path) -> anyhow::Result<Report
             },
             plots,
         )?);
+        // What the children copied, by Python type: only when some result holds a census.
+        if !python_types::type_bars(&input.scenarios).is_empty() {
+            rendered.suite.push(render(
+                &PythonTypesChart {
+                    results: &input.scenarios,
+                },
+                plots,
+            )?);
+        }
     }
     for key in input.scan_keys() {
         let series = input.scan_series(&key);

@@ -103,12 +103,52 @@ pub struct ChildCensus {
     /// The copied pages outside pymalloc, by region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub python_not_pymalloc_regions: Vec<RegionPages>,
+    /// The census of the copied pages of each declared region on its own (a part of
+    /// `python_types`): what the workload's own data holds, apart from the interpreter's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub python_types_by_region: Vec<RegionTypes>,
     /// Why there is no census: not a decodable CPython, no permission, the child exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_types_note: Option<String>,
 }
 
+/// The census of one declared region's copied pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionTypes {
+    pub region: RegionLabel,
+    pub types: Vec<TypeCount>,
+}
+
+/// Adds `more` into `into`, type by type (same name: counts summed), keeping the order
+/// largest bytes first.
+pub fn merge_types(into: &mut Vec<TypeCount>, more: &[TypeCount]) {
+    for entry in more {
+        match into.iter_mut().find(|t| t.type_name == entry.type_name) {
+            Some(existing) => {
+                existing.objects += entry.objects;
+                existing.bytes += entry.bytes;
+                existing.pages += entry.pages;
+                existing.gc_tracked |= entry.gc_tracked;
+            }
+            None => into.push(entry.clone()),
+        }
+    }
+    into.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.type_name.cmp(&b.type_name))
+    });
+}
+
 impl ChildCensus {
+    /// The census of declared region `region`, if it was taken.
+    pub fn region(&self, region: &str) -> Option<&[TypeCount]> {
+        self.python_types_by_region
+            .iter()
+            .find(|r| r.region == region)
+            .map(|r| r.types.as_slice())
+    }
+
     /// A census that could not be taken, and why.
     pub fn skipped(reason: impl Into<String>) -> Self {
         ChildCensus {

@@ -161,6 +161,13 @@ pub fn measured_children(phase: &Phase) -> Vec<&ProcessSnapshot> {
     children
 }
 
+/// The child the tables and charts show in detail: the first measured child at the summary
+/// phase.
+pub fn summary_child(result: &super::ScenarioResult) -> Option<&ProcessSnapshot> {
+    let phase = result.phase(&result.summary.phase)?;
+    measured_children(phase).into_iter().next()
+}
+
 /// Per declared region: (name, copied bytes, bytes of the region present in the parent).
 pub fn region_figures(child: &ProcessSnapshot) -> Vec<(String, u64, u64)> {
     let Some(truth) = &child.page_truth else {

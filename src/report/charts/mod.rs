@@ -7,6 +7,7 @@ pub mod claims;
 pub mod matrix;
 pub mod objsize_scan;
 pub mod overcount;
+pub mod python_types;
 pub mod style;
 pub mod timeline;
 pub mod tree_scan;

@@ -4,9 +4,11 @@
 //!
 //! - this file: the evidence a claim is judged on, the claim builder, and the rules several
 //!   scenarios share (shared, copied, exact pages, private copy, writes visible);
+//! - [`census`]: rules on the Python objects a child's pages hold (the census);
 //! - [`native`] and [`python`]: each scenario's own claims, named by the catalog
 //!   ([`crate::scenario`]).
 
+pub mod census;
 pub mod native;
 pub mod python;
 
@@ -31,6 +33,8 @@ pub struct ChildFigures {
     /// Per declared region: (copied bytes, region resident bytes in the parent). Only with
     /// page truth.
     pub regions: Vec<(String, u64, u64)>,
+    /// The Python objects on its copied and child-only pages, when a census was taken.
+    pub census: Option<crate::result::census::ChildCensus>,
 }
 
 impl ChildFigures {
@@ -64,6 +68,7 @@ pub fn child_figures(result: &ScenarioResult) -> Vec<ChildFigures> {
                 .copied()
                 .unwrap_or(0),
             regions: crate::result::figures::region_figures(child),
+            census: child.page_truth.as_ref().map(|truth| truth.census.clone()),
         })
         .collect()
 }

@@ -2,6 +2,7 @@
 //! documents' statements as rules on measured numbers. Where this machine disagrees with a
 //! document, the claim says so with the measured value.
 
+use super::census::{Pages, copied_types_claim, rebuilt_copy_claim};
 use super::{
     Evidence, copied_claim, data_fraction, private_copy_claim, shared_claim, writes_visible_claim,
 };
@@ -12,10 +13,19 @@ use crate::result::{Claim, ClaimUnit, Verdict, median};
 const SMALL_PRIVATE_FRACTION: f64 = 0.10;
 
 pub fn py_pool_self(e: &Evidence) -> Vec<Claim> {
-    vec![private_copy_claim(
-        e,
-        "Pool.map over (self, i) pickles the object into every task: each worker holds its own copy",
-    )]
+    vec![
+        private_copy_claim(
+            e,
+            "Pool.map over (self, i) pickles the object into every task: each worker holds its own copy",
+        ),
+        rebuilt_copy_claim(
+            e,
+            "own-copy-is-the-instance",
+            "a worker's own pages hold an unpickled MyClass instance and its array's buffer",
+            "MyClass",
+            0.90,
+        ),
+    ]
 }
 
 pub fn py_pool_global(e: &Evidence) -> Vec<Claim> {
@@ -64,6 +74,15 @@ pub fn py_list_sum_or_iter(e: &Evidence) -> Vec<Claim> {
             e,
             "pointers",
             "the list's own pointer array is only read: it stays shared",
+        ),
+        copied_types_claim(
+            e,
+            "copied-objects-are-ints",
+            "what the children copied are the list's int objects",
+            Pages::Region("objects"),
+            "int objects",
+            0.95,
+            |t| t.type_name == "int",
         ),
     ]
 }
@@ -155,11 +174,22 @@ pub fn py_ray_put(e: &Evidence) -> Vec<Claim> {
 }
 
 pub fn py_gc_collect(e: &Evidence) -> Vec<Claim> {
-    vec![copied_claim(
-        e,
-        "objects",
-        "gc.collect() in a child writes the GC header of every tracked object: their pages are copied",
-    )]
+    vec![
+        copied_claim(
+            e,
+            "objects",
+            "gc.collect() in a child writes the GC header of every tracked object: their pages are copied",
+        ),
+        copied_types_claim(
+            e,
+            "copied-objects-are-containers",
+            "what the collection copied are GC-tracked containers (their GC headers were written)",
+            Pages::Region("objects"),
+            "GC-tracked containers",
+            0.50,
+            |t| t.gc_tracked,
+        ),
+    ]
 }
 
 pub fn py_gc_freeze(e: &Evidence) -> Vec<Claim> {
@@ -171,7 +201,20 @@ pub fn py_gc_freeze(e: &Evidence) -> Vec<Claim> {
 }
 
 pub fn py_interned_strings(e: &Evidence) -> Vec<Claim> {
-    vec![interned_claim(e)]
+    let mut claims = vec![interned_claim(e)];
+    // Where strings are mortal and copied, the census says they are what was copied.
+    if !claims[0].id.ends_with("immortal-in-3.12") {
+        claims.push(copied_types_claim(
+            e,
+            "copied-objects-are-strings",
+            "what the children copied are the interned str objects",
+            Pages::Region("objects"),
+            "str objects",
+            0.90,
+            |t| t.type_name == "str",
+        ));
+    }
+    claims
 }
 
 fn fact_claim_missing(e: &Evidence, id: &str, statement: &str, fact: &str) -> Claim {
