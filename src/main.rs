@@ -19,6 +19,9 @@ fn main() {
         };
         std::process::exit(memlab::workload::workload_main(name, workload, params));
     }
+    if let Commands::Guard { cgroup } = &cli.command {
+        std::process::exit(memlab::measure::containment::guard_main(cgroup));
+    }
     let code = match memlab::commands::run(cli.command) {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => exit_code::OK,
@@ -28,6 +31,8 @@ fn main() {
             exit_code_for(&error)
         }
     };
+    // Nothing memlab started outlives it (the guard would see to it even after a SIGKILL).
+    memlab::measure::containment::end();
     let _ = std::io::stdout().flush();
     std::process::exit(if code < 0 { exit_code::ERROR } else { code });
 }

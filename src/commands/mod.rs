@@ -25,6 +25,8 @@ pub fn run(command: Commands) -> anyhow::Result<i32> {
         Commands::Run(args) => run::run(&args),
         Commands::Compare(args) => compare::compare(&args),
         Commands::Baseline { command } => baseline::baseline(&command),
-        Commands::Workload { .. } => unreachable!("handled in main before any thread starts"),
+        Commands::Workload { .. } | Commands::Guard { .. } => {
+            unreachable!("handled in main before any thread starts")
+        }
     }
 }

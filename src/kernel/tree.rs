@@ -1,6 +1,16 @@
 //! The process tree below a pid, through procfs `task/*/children`.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The process memlab starts for its own bookkeeping (the guard of its cgroup), 0 if none.
+/// It is never part of a tree memlab lists, follows, measures or kills as such.
+static MEMLAB_OWN_PROCESS: AtomicI32 = AtomicI32::new(0);
+
+/// Leaves `pid` out of every tree listed from now on.
+pub fn set_memlab_own_process(pid: i32) {
+    MEMLAB_OWN_PROCESS.store(pid, Ordering::SeqCst);
+}
 
 /// All descendants of `root` (not `root` itself), parents before their children.
 /// Processes that exit during the walk are simply not listed.
@@ -19,7 +29,8 @@ pub fn descendants(root: i32) -> Vec<i32> {
     found
 }
 
-/// Children of every thread of `pid` (a child belongs to the thread that forked it).
+/// Children of every thread of `pid` (a child belongs to the thread that forked it), memlab's
+/// own guard left out.
 pub fn direct_children(pid: i32) -> Vec<i32> {
     let Ok(process) = procfs::process::Process::new(pid) else {
         return Vec::new();
@@ -33,6 +44,8 @@ pub fn direct_children(pid: i32) -> Vec<i32> {
             children.extend(pids.into_iter().map(|p| p as i32));
         }
     }
+    let own = MEMLAB_OWN_PROCESS.load(Ordering::SeqCst);
+    children.retain(|child| *child != own);
     children
 }
 

@@ -80,6 +80,7 @@ impl TreeGuard {
     pub fn spawn(mut command: Command) -> std::io::Result<TreeGuard> {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
+        super::containment::contain(&mut command);
         command.env("MEMLAB_ORCHESTRATOR_PID", std::process::id().to_string());
         // Hold the lock across spawn so a signal cannot slip between spawn and registration.
         let mut groups = ACTIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
@@ -129,6 +130,8 @@ impl TreeGuard {
         }
         self.finished = true;
         let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
+        // What left the group (setsid, double fork) is still in memlab's cgroup.
+        super::containment::kill_all();
         let _ = self.child.kill();
         let _ = self.child.wait();
         ACTIVE_GROUPS

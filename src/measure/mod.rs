@@ -1,7 +1,8 @@
 //! The measuring layer both engines stand on — the scenario orchestrator and the follower of
 //! `memlab run`: one snapshot of a tree, the timeline sampler, the guard against orphans and
-//! signals, the preflight memory check, and the CPU time memlab's own work costs.
+//! signals, the cgroup that holds every started tree, the preflight memory check, and the CPU time memlab's own work costs.
 
+pub mod containment;
 pub mod cputime;
 pub mod guard;
 pub mod preflight;
