@@ -75,11 +75,11 @@ wheel-check: wheel venv-test
 	$(PYTHON) -m venv --without-pip $(WHEEL_CHECK)/venv
 	$(VENV_PY) -m pip --python $(WHEEL_CHECK)/venv/bin/python install --quiet \
 	  --disable-pip-version-check --no-index --no-deps $(WHEEL_DIR)/memlab-*.whl
+	$(VENV_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+	  > "$$($(WHEEL_CHECK_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/test-tools.pth"
 	mkdir -p $(WHEEL_CHECK)/elsewhere
 	cd $(WHEEL_CHECK)/elsewhere && env -u PYTHONPATH -u MEMLAB_BIN $(WHEEL_CHECK_PY) \
 	  $(CURDIR)/python/tests/check_installed_wheel.py
-	$(VENV_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
-	  > "$$($(WHEEL_CHECK_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/test-tools.pth"
 	cd $(WHEEL_CHECK)/elsewhere && env -u PYTHONPATH -u MEMLAB_BIN PATH=/usr/bin:/bin \
 	  $(WHEEL_CHECK_PY) -m pytest -q -rs -p no:cacheprovider \
 	  $(CURDIR)/python/tests/test_pytest_plugin.py
