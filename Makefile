@@ -40,8 +40,10 @@ python-dev: $(VENV)/.numpy
 	@echo "$(CURDIR)/python" > "$$($(VENV_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/memlab-checkout.pth"
 
 # The Python package's tests: the marker client against a fake memlab, under the .venv's Python
-# and, as a script, under every other CPython >= 3.8 found (missing versions are skipped).
-python-test: venv-test
+# and, as a script, under every other CPython >= 3.8 found (missing versions are skipped); the
+# pytest plugin against the release memlab (python/tests/test_pytest_plugin.py runs the example
+# tests of experiments/pytest_example/ and asserts each outcome).
+python-test: venv-test build
 	$(VENV_PY) -m pytest -q -rs python/tests
 
 # maturin, pinned, builds the wheel.
@@ -62,16 +64,25 @@ wheel: $(VENV)/.maturin
 	  --out $(WHEEL_DIR)
 
 # Installs the wheel into a fresh venv and checks, from outside the checkout, that `memlab
-# --version` runs and `import memlab` is the installed package.
+# --version` runs and `import memlab` is the installed package; then the pytest plugin's tests
+# run there: the plugin loaded by its entry point, memlab the wheel's. pytest and numpy come
+# from the .venv's site-packages, appended to the fresh venv's path by a .pth file (nothing to
+# download; the .venv's own .pth files, the checkout's package among them, are not read there).
 WHEEL_CHECK := target/wheel-check
-wheel-check: wheel
+WHEEL_CHECK_PY := $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python
+wheel-check: wheel venv-test
 	rm -rf $(WHEEL_CHECK)
 	$(PYTHON) -m venv --without-pip $(WHEEL_CHECK)/venv
 	$(VENV_PY) -m pip --python $(WHEEL_CHECK)/venv/bin/python install --quiet \
 	  --disable-pip-version-check --no-index --no-deps $(WHEEL_DIR)/memlab-*.whl
+	$(VENV_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+	  > "$$($(WHEEL_CHECK_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/test-tools.pth"
 	mkdir -p $(WHEEL_CHECK)/elsewhere
-	cd $(WHEEL_CHECK)/elsewhere && env -u PYTHONPATH $(CURDIR)/$(WHEEL_CHECK)/venv/bin/python \
+	cd $(WHEEL_CHECK)/elsewhere && env -u PYTHONPATH -u MEMLAB_BIN $(WHEEL_CHECK_PY) \
 	  $(CURDIR)/python/tests/check_installed_wheel.py
+	cd $(WHEEL_CHECK)/elsewhere && env -u PYTHONPATH -u MEMLAB_BIN PATH=/usr/bin:/bin \
+	  $(WHEEL_CHECK_PY) -m pytest -q -rs -p no:cacheprovider \
+	  $(CURDIR)/python/tests/test_pytest_plugin.py
 
 # Every scenario at its default size (the `all` suite), the Python version matrix, the scans,
 # then the report: results/*.json, results/report.html and report.md, plots/*.svg and *.png.

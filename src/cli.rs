@@ -272,6 +272,16 @@ pub struct RunArgs {
     /// its cost allows); 0 records no timeline.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_SAMPLE_INTERVAL_MS)]
     pub sample_interval: u64,
+    /// Take the headline figures and the checks at the phase of this marker (`NAME`,
+    /// `NAME-begin`, `NAME-end`, from memlab.mark, memlab.phase, memlab.checkpoint); the last
+    /// one when the marker came several times. Default: the last pass before the command began
+    /// to end (its exit, or the signal memlab forwarded).
+    #[arg(long, value_name = "MARK")]
+    pub at: Option<String>,
+    /// With --pid: read markers from this inherited file descriptor (the read end of a pipe
+    /// whose write end the followed program holds); a `stop` message on it ends the run.
+    #[arg(long, value_name = "FD", requires = "pid")]
+    pub markers_fd: Option<i32>,
     /// Exit 3 when a forked child copied more than SIZE from its parent (e.g. 10MiB), naming it.
     #[arg(long, value_name = "SIZE")]
     pub max_copied_per_child: Option<ByteSize>,

@@ -158,8 +158,18 @@ fn pool_global_workers_share_the_array_and_the_naive_sum_is_five_times_the_truth
         summary.tree_rss_bytes
     );
     assert!(summary.overcount_factor.unwrap() > 4.0);
-    // The peak phase holds all four workers, with their page truth.
-    let peak = result.phase(&summary.phase).unwrap();
+    // The peak phase (the largest ΣPSS over every pass) holds all four workers, with their
+    // page truth, and is the largest pass.
+    let peak_phase = body(result).peak_phase.as_deref().expect("a peak");
+    let peak = result.phase(peak_phase).unwrap();
+    assert_eq!(peak.tree.unique_bytes, summary.tree_unique_bytes);
+    assert!(
+        result
+            .phases
+            .iter()
+            .all(|p| p.tree.pss_bytes <= peak.tree.pss_bytes),
+        "a pass larger than the peak"
+    );
     let measured = peak
         .processes
         .iter()

@@ -2,12 +2,16 @@
 //! with every process's record, and the CI checks judged on them.
 
 use crate::error::exit_code;
+use crate::follow::measured::child_figures;
 use crate::follow::outcome::FollowOutcome;
 use crate::kernel::machine::describe_machine;
 use crate::measure::guard;
 use crate::result::figures::FigureSource;
-use crate::result::run::{CheckOutcome, Offender, ProcessKind, RunBody, RunProcess, label};
-use crate::result::{ScenarioResult, Summary, median};
+use crate::result::run::{
+    CheckOutcome, FigureMoment, Figures, Headline, HeadlineRule, Offender, ProcessKind, RunBody,
+    RunProcess, label,
+};
+use crate::result::{Phase, ScenarioResult, Summary, median};
 
 /// What `memlab run` follows.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,11 +45,35 @@ pub fn exit_code_of(outcome: &FollowOutcome) -> i32 {
     }
 }
 
-/// The result of a run: the figures the table, the JSON and the report show, the records of
-/// every process, and the checks judged on them.
-pub fn assemble(target: &RunTarget, limits: &RunLimits, outcome: FollowOutcome) -> ScenarioResult {
+/// The result of a run, and what was wrong with the request once the run was over (an `--at`
+/// marker that never came).
+pub struct Assembled {
+    pub result: ScenarioResult,
+    /// One line, when `--at` named no phase of the run (the default moment was taken).
+    pub unknown_at: Option<String>,
+}
+
+/// The result of a run: the figures the table, the JSON and the report show, all taken at
+/// one moment (`--at MARK`'s phase, else the last pass before the tree began to end), the
+/// records of every process, and the checks judged on them.
+pub fn assemble(
+    target: &RunTarget,
+    limits: &RunLimits,
+    at: Option<&str>,
+    mut outcome: FollowOutcome,
+) -> Assembled {
+    let (moment, unknown_at) = match at.map(|mark| at_marker(&outcome, mark)) {
+        Some(Ok(moment)) => (Some(moment), None),
+        Some(Err(message)) => (default_moment(&outcome), Some(message)),
+        None => (default_moment(&outcome), None),
+    };
+    if let Some(moment) = &moment {
+        for process in &mut outcome.processes {
+            process.figures = figures_at(process, &outcome.phases, moment.index);
+        }
+    }
     let data_bytes = data_bytes(&outcome.processes);
-    let summary = headline(&outcome, data_bytes);
+    let summary = headline(&outcome, moment.as_ref(), data_bytes);
     let checks = evaluate_checks(limits, &summary, &outcome);
     let mut result = ScenarioResult::stamped(
         "run",
@@ -73,8 +101,122 @@ pub fn assemble(target: &RunTarget, limits: &RunLimits, outcome: FollowOutcome) 
         truth_passes: outcome.passes,
         processes: outcome.processes,
         checks,
+        headline: moment.map(|moment| moment.headline),
+        peak_phase: outcome.peak_phase.clone(),
+        phase_notes: outcome.phase_notes,
+        markers: outcome.markers,
     });
-    result
+    Assembled { result, unknown_at }
+}
+
+/// The headline's phase and why it was chosen.
+struct Moment {
+    index: usize,
+    headline: Headline,
+}
+
+fn moment(phases: &[Phase], index: usize, rule: HeadlineRule) -> Moment {
+    Moment {
+        index,
+        headline: Headline {
+            phase: phases[index].name.clone(),
+            time_s: phases[index].time_s,
+            rule,
+        },
+    }
+}
+
+/// `--at MARK`: the last phase of that marker (`NAME`, `NAME-begin`, `NAME-end`), else one
+/// line naming the marker phases there were.
+fn at_marker(outcome: &FollowOutcome, mark: &str) -> Result<Moment, String> {
+    let phases = &outcome.phases;
+    // (phase name, the marker's phase name before repeats were told apart)
+    let marked: Vec<(&str, String)> = outcome
+        .phase_notes
+        .iter()
+        .filter_map(|note| {
+            let marker = note.marker.as_ref()?;
+            Some((note.phase.as_str(), marker.kind.phase_name(&marker.name)))
+        })
+        .collect();
+    if let Some(index) = marked
+        .iter()
+        .rev()
+        .filter(|(_, marker)| marker == mark)
+        .find_map(|(phase, _)| phases.iter().position(|p| p.name == *phase))
+    {
+        return Ok(moment(phases, index, HeadlineRule::At(mark.to_string())));
+    }
+    let mut marked: Vec<String> = marked.into_iter().map(|(_, marker)| marker).collect();
+    marked.dedup();
+    Err(if marked.is_empty() {
+        format!("--at {mark}: the program sent no marker, so the run has no phase of that name")
+    } else {
+        format!(
+            "--at {mark}: no marker of that name; the run's markers were: {}",
+            marked.join(", ")
+        )
+    })
+}
+
+/// The last pass before the tree began to end; when it ended before the first pass, that
+/// first pass.
+fn default_moment(outcome: &FollowOutcome) -> Option<Moment> {
+    let phases = &outcome.phases;
+    let before_end = outcome
+        .before_end_phase
+        .as_ref()
+        .and_then(|name| phases.iter().position(|p| &p.name == name));
+    match before_end {
+        Some(index) => Some(moment(phases, index, HeadlineRule::BeforeEnd)),
+        None if !phases.is_empty() => Some(moment(phases, 0, HeadlineRule::FirstPass)),
+        None => None,
+    }
+}
+
+/// A forked child's figures at the headline phase `index`: measured there; when it exited
+/// (or lost its parent) before, its last measurement; none when it was first seen after that
+/// moment.
+fn figures_at(process: &RunProcess, phases: &[Phase], index: usize) -> Option<Figures> {
+    if process.kind != ProcessKind::Forked {
+        return None;
+    }
+    let phase = &phases[index];
+    // This record's own snapshots: a reused pid is another record, at other times.
+    let lived = |p: &Phase| {
+        p.time_s >= process.first_seen_s && process.gone_s.is_none_or(|gone| p.time_s <= gone)
+    };
+    // A child once compared page by page is never reported from a weaker measurement (after
+    // its parent exited it is no longer compared, and only its Private_Dirty growth is left).
+    let had_truth = process
+        .most_copied
+        .as_ref()
+        .is_some_and(|f| f.shared_bytes.is_some());
+    let figures_in = |p: &Phase| {
+        let snapshot = p.processes.iter().find(|s| s.pid == process.pid)?;
+        if had_truth && snapshot.page_truth.is_none() {
+            return None;
+        }
+        let mut figures = child_figures(snapshot, p.time_s)?;
+        figures.phase = Some(p.name.clone());
+        Some(figures)
+    };
+    if lived(phase)
+        && let Some(mut figures) = figures_in(phase)
+    {
+        figures.moment = Some(FigureMoment::Headline);
+        return Some(figures);
+    }
+    if process.first_seen_s > phase.time_s {
+        return None;
+    }
+    let mut figures = phases[..index]
+        .iter()
+        .rev()
+        .filter(|p| lived(p))
+        .find_map(figures_in)?;
+    figures.moment = Some(FigureMoment::LastPass);
+    Some(figures)
 }
 
 /// The forked children that have figures since fork.
@@ -99,9 +241,9 @@ fn data_bytes(processes: &[RunProcess]) -> u64 {
         .unwrap_or(0)
 }
 
-/// The headline figures: each forked child's copied and private bytes (and their medians over
-/// `data_bytes`), and the tree's sums in the peak phase.
-fn headline(outcome: &FollowOutcome, data_bytes: u64) -> Summary {
+/// The headline figures: each forked child's copied and private bytes at the headline moment
+/// (and their medians over `data_bytes`), and the tree's sums then.
+fn headline(outcome: &FollowOutcome, moment: Option<&Moment>, data_bytes: u64) -> Summary {
     let children = measured_children(&outcome.processes);
     let figures: Vec<_> = children.iter().filter_map(|c| c.figures.as_ref()).collect();
     let copied: Vec<u64> = figures.iter().map(|f| f.copied_bytes).collect();
@@ -113,6 +255,9 @@ fn headline(outcome: &FollowOutcome, data_bytes: u64) -> Summary {
             median(&values.iter().map(|v| *v as f64).collect::<Vec<_>>()) / data_bytes as f64
         }
     };
+    let phase = moment.map(|m| &outcome.phases[m.index]);
+    // The tree's totals at its peak over every pass (`run.peak_phase`); each child's figures
+    // at the headline moment (`summary.phase`).
     let peak = outcome
         .peak_phase
         .as_ref()
@@ -120,7 +265,7 @@ fn headline(outcome: &FollowOutcome, data_bytes: u64) -> Summary {
     let tree = peak.map(|p| p.tree.clone()).unwrap_or_default();
     let method = FigureSource::weakest(figures.iter().map(|f| f.method));
     Summary {
-        phase: outcome.peak_phase.clone().unwrap_or_default(),
+        phase: phase.map(|p| p.name.clone()).unwrap_or_default(),
         copied_fraction: fraction(&copied),
         private_fraction: fraction(&private),
         copied_bytes_per_child: copied,
@@ -155,7 +300,7 @@ fn evaluate_checks(
         checks.push(copied_per_child_check(limit, summary, outcome));
     }
     if let Some(limit) = limits.max_tree_unique_bytes {
-        checks.push(tree_unique_check(limit, summary, outcome));
+        checks.push(tree_unique_check(limit, outcome));
     }
     checks
 }
@@ -190,7 +335,7 @@ fn copied_per_child_check(limit: u64, summary: &Summary, outcome: &FollowOutcome
 }
 
 /// The tree's peak footprint within `limit`; the offender is the largest process then.
-fn tree_unique_check(limit: u64, summary: &Summary, outcome: &FollowOutcome) -> CheckOutcome {
+fn tree_unique_check(limit: u64, outcome: &FollowOutcome) -> CheckOutcome {
     let peak = outcome.peak_footprint.as_ref();
     let offenders = match peak {
         Some(peak) if peak.bytes > limit => peak
@@ -217,9 +362,9 @@ fn tree_unique_check(limit: u64, summary: &Summary, outcome: &FollowOutcome) -> 
                     .into(),
             ),
             Some(peak) => Some(format!(
-                "peak at {:.2} s (phase '{}'); the offender is the process with the largest \
-                 PSS then",
-                peak.time_s, summary.phase
+                "largest unique footprint at {:.2} s (judged on every pass that took it: each \
+                 new ΣPSS maximum did); the offender is the process with the largest PSS then",
+                peak.time_s
             )),
         },
     }

@@ -18,7 +18,7 @@ use crate::kernel::tree::direct_children;
 use crate::measure::cputime::thread_cpu;
 use crate::measure::sampler::{Sampler, rollup_sample};
 use crate::measure::snapshot::{Snapshot, TreeMeasurement};
-use crate::result::run::{PassesFact, ProcessKind, RunProcess};
+use crate::result::run::{PassesFact, PhaseMarker, ProcessKind, RunPhase, RunProcess};
 use crate::result::{Phase, Timeline};
 
 pub struct Follower {
@@ -32,13 +32,27 @@ pub struct Follower {
     method: Option<TruthMethod>,
     schedule: Schedule,
     passes: PassLog,
+    /// The largest unique footprint (ΣPSS without frame numbers): what `--max-tree-unique`
+    /// judges.
     peak: Option<Peak>,
+    /// The pass with the largest ΣPSS, over every pass: the tree at its peak.
+    pss_peak: Option<(u64, u64)>,
 }
 
-/// The pass with the tree's largest footprint so far.
+/// The largest footprint of the tree so far.
 struct Peak {
-    pass_id: u64,
     footprint: PeakFootprint,
+}
+
+/// Why a pass is taken.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PassReason {
+    /// Due by the schedule: the interval, or a new process's first sighting.
+    Due { sighting: bool },
+    /// A marker from the program.
+    Marker(PhaseMarker),
+    /// The last look at what is still alive before memlab stops following.
+    Last,
 }
 
 /// One pass as measured, before anything is recorded from it.
@@ -48,6 +62,7 @@ struct PassOutcome {
     /// Seconds since the run started.
     time_s: f64,
     snapshot: Snapshot,
+    marker: Option<PhaseMarker>,
     /// What the measurement cost, the footprint apart (it has its own budget).
     took: Duration,
     cpu: Duration,
@@ -64,6 +79,9 @@ struct FootprintCost {
 /// What the follower leaves when the run ends.
 pub struct Followed {
     pub phases: Vec<Phase>,
+    /// The last pass before the tree began to end (the latest when it did not).
+    pub before_end_phase: Option<String>,
+    pub phase_notes: Vec<RunPhase>,
     pub peak_phase: Option<String>,
     pub peak_footprint: Option<PeakFootprint>,
     pub processes: Vec<RunProcess>,
@@ -93,11 +111,23 @@ impl Follower {
             schedule: Schedule::new(interval, Instant::now(), pfn),
             passes: PassLog::default(),
             peak: None,
+            pss_peak: None,
         }
     }
 
     pub fn any_alive(&self) -> bool {
         self.tree.any_alive()
+    }
+
+    /// Whether `pid` is, or was, a process of the followed tree.
+    pub fn knows(&self, pid: i32) -> bool {
+        self.tree.knows(pid)
+    }
+
+    /// The tree begins to end (the command exited, or memlab forwarded a signal): later passes
+    /// are teardown passes, never the headline.
+    pub fn begin_ending(&mut self) {
+        self.passes.begin_ending();
     }
 
     /// The live processes other than the root.
@@ -169,38 +199,55 @@ impl Follower {
     /// Takes a pass if one is due at `now` (a sighting, or the interval) and anyone is alive.
     pub fn pass_if_due(&mut self, now: Instant, sampler: Option<&Sampler>) -> anyhow::Result<()> {
         if self.tree.any_alive() && self.schedule.pass_due(now) {
-            self.pass(sampler, self.schedule.sighting())?;
+            let sighting = self.schedule.sighting();
+            self.pass(sampler, PassReason::Due { sighting })?;
         }
         Ok(())
     }
 
     /// Measures every live process: smaps_rollup, page truth of each copy-on-write child
-    /// against its parent, and the unique footprint when it is due.
-    pub fn pass(&mut self, sampler: Option<&Sampler>, sighting: bool) -> anyhow::Result<()> {
+    /// against its parent, and the unique footprint when it is due. Returns the pass's id, or
+    /// none when nothing was alive to measure.
+    pub fn pass(
+        &mut self,
+        sampler: Option<&Sampler>,
+        reason: PassReason,
+    ) -> anyhow::Result<Option<u64>> {
         let members = self.tree.members();
         if members.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
+        let sighting = reason == PassReason::Due { sighting: true };
         let began = Instant::now();
         let cpu = thread_cpu();
         let mut snapshot = self.measurement.measure_members(&members)?;
+        drop_exiting(&mut snapshot);
         let took = began.elapsed();
         let cpu = thread_cpu().saturating_sub(cpu);
-        let footprint = self
-            .schedule
-            .footprint_due(sighting, began)
-            .then(|| add_footprint(&mut snapshot));
+        // Every new ΣPSS maximum takes the unique footprint too, whatever its budget says:
+        // the peak is never a pass without it.
+        let new_pss_maximum = self
+            .pss_peak
+            .is_none_or(|(_, pss)| snapshot.tree.pss_bytes > pss);
+        let footprint = (self.schedule.footprint_due(sighting, began)
+            || (new_pss_maximum && self.schedule.footprints()))
+        .then(|| add_footprint(&mut snapshot));
+        let id = self.passes.next_id();
         let outcome = PassOutcome {
-            id: self.passes.next_id(),
+            id,
             began,
             time_s: began.duration_since(self.started).as_secs_f64(),
             snapshot,
+            marker: match reason {
+                PassReason::Marker(marker) => Some(marker),
+                PassReason::Due { .. } | PassReason::Last => None,
+            },
             took,
             cpu,
             footprint,
         };
         self.record(outcome, sampler);
-        Ok(())
+        Ok(Some(id))
     }
 
     /// Everything a pass leaves: each process's figures, the peak, the timeline's sample, the
@@ -224,21 +271,20 @@ impl Follower {
         }
         self.schedule.passed(pass.began, pass.took, pass.cpu);
         let snapshot = pass.snapshot;
-        self.passes.push(Pass {
-            id: pass.id,
-            phase: Phase {
+        let mut kept = Pass::new(
+            pass.id,
+            Phase {
                 name: String::new(),
                 time_s: pass.time_s,
                 processes: snapshot.processes,
                 meminfo: snapshot.meminfo,
                 tree: snapshot.tree,
             },
-            start: pass.id == 0,
-            end: false,
-            seen,
-            last_of: Vec::new(),
-        });
-        let peak_pass = self.peak.as_ref().map(|p| p.pass_id);
+        );
+        kept.seen = seen;
+        kept.marker = pass.marker;
+        self.passes.push(kept);
+        let peak_pass = self.pss_peak.map(|(id, _)| id);
         self.passes
             .thin(peak_pass, self.tree.oldest_live_last_pass());
     }
@@ -248,6 +294,9 @@ impl Follower {
     fn update_peak(&mut self, pass: &PassOutcome) {
         let pfn = self.method == Some(TruthMethod::Pfn);
         let tree = &pass.snapshot.tree;
+        if self.pss_peak.is_none_or(|(_, pss)| tree.pss_bytes > pss) {
+            self.pss_peak = Some((pass.id, tree.pss_bytes));
+        }
         let footprint = if pfn {
             tree.unique_bytes
         } else {
@@ -270,7 +319,6 @@ impl Follower {
             .filter_map(|p| Some((p.pid, p.rollup.as_ref()?.pss_bytes)))
             .max_by_key(|(_, pss)| *pss);
         self.peak = Some(Peak {
-            pass_id: pass.id,
             footprint: PeakFootprint {
                 bytes,
                 exact: pfn,
@@ -296,9 +344,8 @@ impl Follower {
     pub fn finish(mut self, timeline: &mut Timeline) -> Followed {
         self.passes.mark_end();
         let dropped = self.passes.dropped();
-        let named = self
-            .passes
-            .into_phases(self.peak.as_ref().map(|p| p.pass_id));
+        let before_end = self.passes.before_end();
+        let named = self.passes.into_phases(self.pss_peak.map(|(id, _)| id));
         let mut phases = named.phases;
         let mut processes =
             records::records(self.tree.records(), self.tree.root_kind(), &named.names);
@@ -307,6 +354,8 @@ impl Follower {
         let passes = self.schedule.fact(self.method, phases.len(), dropped);
         Followed {
             phases,
+            before_end_phase: before_end.and_then(|id| named.names.get(&id).cloned()),
+            phase_notes: named.notes,
             peak_phase: named.peak,
             peak_footprint: self.peak.map(|p| p.footprint),
             processes,
@@ -316,6 +365,38 @@ impl Follower {
 }
 
 /// Distinct physical frames of the measured processes, into the snapshot's totals.
+/// Leaves out of a pass the processes that began to exit (or exited) while it measured them,
+/// and the page truth of their children: their memory was being torn down, so pages were
+/// vanishing under the reader and the figures would be too small. The previous pass stands
+/// for them.
+fn drop_exiting(snapshot: &mut Snapshot) {
+    let exiting: std::collections::HashSet<i32> = snapshot
+        .processes
+        .iter()
+        .map(|p| p.pid)
+        .filter(|pid| {
+            procfs::process::Process::new(*pid)
+                .and_then(|p| p.stat())
+                .ok()
+                .as_ref()
+                .and_then(crate::follow::observe::observed_from_stat)
+                .is_none()
+        })
+        .collect();
+    if exiting.is_empty() {
+        return;
+    }
+    snapshot.processes.retain(|p| !exiting.contains(&p.pid));
+    for process in &mut snapshot.processes {
+        if process
+            .parent_pid
+            .is_some_and(|parent| exiting.contains(&parent))
+        {
+            process.page_truth = None;
+        }
+    }
+}
+
 fn add_footprint(snapshot: &mut Snapshot) -> FootprintCost {
     let began = Instant::now();
     let cpu = thread_cpu();

@@ -50,7 +50,7 @@ impl Measured {
 }
 
 /// A copy-on-write child's figures since fork in this snapshot, if it has any.
-fn child_figures(process: &ProcessSnapshot, time_s: f64) -> Option<Figures> {
+pub fn child_figures(process: &ProcessSnapshot, time_s: f64) -> Option<Figures> {
     if process.role != Role::Child {
         return None;
     }
@@ -59,6 +59,7 @@ fn child_figures(process: &ProcessSnapshot, time_s: f64) -> Option<Figures> {
     Some(Figures {
         time_s,
         phase: None,
+        moment: None,
         copied_bytes: bytes.copied_bytes,
         private_bytes: bytes.private_bytes,
         shared_bytes: page_truth.map(|t| t.total.shared_bytes(t.page_size_bytes)),

@@ -40,6 +40,9 @@
 pub mod assemble;
 mod ending;
 mod follower;
+mod inbox;
+pub mod marker_pipe;
+pub mod markers;
 mod measured;
 mod observe;
 mod outcome;
@@ -48,6 +51,7 @@ mod records;
 mod schedule;
 pub mod spawn;
 mod tree;
+mod wake;
 
 pub use assemble::{RunLimits, RunTarget};
 pub use ending::{GRACE, kill_everything_below_memlab};
@@ -55,7 +59,10 @@ pub use outcome::{FollowOutcome, PeakFootprint};
 pub use phases::MAX_PHASES;
 pub use schedule::{FOOTPRINT_CPU_BUDGET, TRUTH_CPU_BUDGET};
 
+use std::os::fd::OwnedFd;
 use std::process::Child;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -64,8 +71,12 @@ use crate::measure::guard;
 use crate::measure::sampler::{Sampler, SamplerConfig};
 
 use ending::{CommandGuard, Ending};
-use follower::Follower;
+use follower::{Follower, PassReason};
+use inbox::Inbox;
+use marker_pipe::Reader;
+use markers::Warnings;
 use tree::Change;
+use wake::Wake;
 
 /// What to follow.
 pub enum Target {
@@ -82,6 +93,12 @@ pub struct FollowConfig {
     pub label: String,
 }
 
+/// The marker pipe's read end, and whether a `stop` on it ends following (`--markers-fd`).
+pub struct MarkerSource {
+    pub fd: OwnedFd,
+    pub stop_allowed: bool,
+}
+
 /// Follows `target` until it ends (the command exits; for `--pid`, every followed process is
 /// gone) or memlab is interrupted. For a spawned command nothing of the tree is left running
 /// when this returns, whatever the outcome.
@@ -89,6 +106,7 @@ pub fn follow(
     target: Target,
     started: Instant,
     config: &FollowConfig,
+    markers: Option<MarkerSource>,
 ) -> anyhow::Result<FollowOutcome> {
     let (root, child, attached) = match target {
         Target::Spawned(child) => (child.id() as i32, Some(child), false),
@@ -100,14 +118,30 @@ pub fn follow(
         None => None,
     };
     mark(sampler.as_ref(), "start", &config.label);
+    // The loop sleeps on this channel between polls: a marker wakes it at once.
+    let (wake_sender, wakes) = sync_channel::<Wake>(marker_pipe::QUEUE);
+    let warnings = Arc::new(Warnings::default());
+    let mut inbox = Inbox::new(
+        Arc::clone(&warnings),
+        markers.as_ref().is_some_and(|m| m.stop_allowed),
+    );
+    let reader = match markers {
+        Some(source) => Some(Reader::start(source.fd, wake_sender.clone(), warnings)?),
+        None => None,
+    };
     let mut follower = Follower::new(started, root, attached, config.interval);
     let mut ending = Ending::default();
     loop {
         notice_interruption(&mut ending, &command, sampler.as_ref());
+        if ending.interrupted.is_some() && !attached {
+            // The signal was forwarded: the tree is ending.
+            follower.begin_ending();
+        }
         if ending.exit.is_none()
             && let Some(status) = command.try_wait()?
         {
             ending.exit = Some(status);
+            follower.begin_ending();
             mark(
                 sampler.as_ref(),
                 "command-exit",
@@ -116,9 +150,15 @@ pub fn follow(
         }
         let change = follower.poll();
         announce(&change, &follower, sampler.as_ref());
+        inbox.handle(&mut follower, sampler.as_ref())?;
         let now = Instant::now();
         follower.pass_if_due(now, sampler.as_ref())?;
-        if stop_if_done(&mut follower, &ending, attached, root, sampler.as_ref())? {
+        let stop = Stop {
+            attached,
+            root,
+            requested: inbox.stop_requested(),
+        };
+        if stop_if_done(&mut follower, &ending, &stop, sampler.as_ref())? {
             break;
         }
         if ending.grace_over(now, guard::signals_received()) {
@@ -127,14 +167,40 @@ pub fn follow(
         } else if ending.kill_failed(now) {
             anyhow::bail!("the command did not exit 10 s after SIGKILL");
         }
-        std::thread::sleep(follower.schedule().sleep(Instant::now()));
+        wait_for_wake(
+            &wakes,
+            follower.schedule().sleep(Instant::now()),
+            &mut inbox,
+        );
     }
     command.disarm();
     mark(sampler.as_ref(), "end", "");
-    Ok(conclude(follower, sampler, &ending, started))
+    drop(wake_sender);
+    let rejected_lines = reader.map_or(0, Reader::finish);
+    // Messages read but not handled before the end: nothing to measure any more.
+    while let Ok(Wake::Marker(message, _)) = wakes.try_recv() {
+        inbox.push(message);
+    }
+    let markers = inbox.finish(rejected_lines);
+    let mut outcome = conclude(follower, sampler, &ending, started);
+    outcome.markers = markers;
+    Ok(outcome)
 }
 
-/// What following leaves, once the tree is gone or left running.
+/// Sleeps until the next poll is due or something wakes the loop.
+fn wait_for_wake(wakes: &Receiver<Wake>, sleep: Duration, inbox: &mut Inbox) {
+    match wakes.recv_timeout(sleep) {
+        Ok(Wake::Marker(message, _)) => inbox.push(message),
+        Err(RecvTimeoutError::Timeout) => {}
+        Err(RecvTimeoutError::Disconnected) => std::thread::sleep(sleep),
+    }
+    // Whatever else arrived meanwhile.
+    while let Ok(Wake::Marker(message, _)) = wakes.try_recv() {
+        inbox.push(message);
+    }
+}
+
+/// What following the tree leaves, once the tree is gone or left running.
 fn conclude(
     follower: Follower,
     sampler: Option<Sampler>,
@@ -146,6 +212,8 @@ fn conclude(
     let followed = follower.finish(&mut timeline);
     FollowOutcome {
         phases: followed.phases,
+        before_end_phase: followed.before_end_phase,
+        phase_notes: followed.phase_notes,
         peak_phase: followed.peak_phase,
         peak_footprint: followed.peak_footprint,
         processes: followed.processes,
@@ -155,6 +223,7 @@ fn conclude(
         interrupted_by: ending.interrupted.map(|i| i.signal),
         passes: followed.passes,
         wall_seconds,
+        markers: None,
     }
 }
 
@@ -199,23 +268,32 @@ fn announce(change: &Change, follower: &Follower, sampler: Option<&Sampler>) {
     }
 }
 
-/// Ends following when it is over: `--pid`, when memlab is interrupted (what is still running
-/// is measured once more) or everything followed is gone; a command, when it exited (what it
-/// left behind is measured, then killed).
+/// How following may stop.
+struct Stop {
+    attached: bool,
+    root: i32,
+    /// A `stop` came on the marker pipe (`--markers-fd`).
+    requested: bool,
+}
+
+/// Ends following when it is over: `--pid`, when memlab is interrupted or told to stop (what
+/// is still running is measured once more, the last pass before the end) or everything
+/// followed is gone; a command, when it exited (what it left behind is measured, then killed).
 fn stop_if_done(
     follower: &mut Follower,
     ending: &Ending,
-    attached: bool,
-    root: i32,
+    stop: &Stop,
     sampler: Option<&Sampler>,
 ) -> anyhow::Result<bool> {
-    if attached {
-        if ending.interrupted.is_none() && follower.any_alive() {
+    if stop.attached {
+        let asked = ending.interrupted.is_some() || stop.requested;
+        if !asked && follower.any_alive() {
             return Ok(false);
         }
-        if ending.interrupted.is_some() {
-            follower.pass(sampler, false)?;
+        if asked {
+            follower.pass(sampler, PassReason::Last)?;
         }
+        follower.begin_ending();
         follower.leave_running();
         return Ok(true);
     }
@@ -223,9 +301,9 @@ fn stop_if_done(
         return Ok(false);
     }
     if follower.any_alive() {
-        follower.pass(sampler, false)?;
+        follower.pass(sampler, PassReason::Last)?;
     }
-    kill_everything_below_memlab(Some(root));
+    kill_everything_below_memlab(Some(stop.root));
     follower.mark_killed();
     Ok(true)
 }

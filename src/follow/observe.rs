@@ -25,10 +25,13 @@ pub fn discover(discovery: Discovery) -> Vec<i32> {
         Discovery::Seeds { memlab, seeds } => (memlab, seeds),
     };
     let mut found = Vec::new();
-    let mut listed = HashSet::new();
+    // memlab and anything it starts are never part of the tree, even when memlab is a child of
+    // the followed process (a test runner's plugin starting `memlab run --pid`).
+    let mut listed: HashSet<i32> = descendants(memlab).into_iter().collect();
+    listed.insert(memlab);
     for seed in seeds {
         for pid in std::iter::once(*seed).chain(descendants(*seed)) {
-            if pid != memlab && listed.insert(pid) {
+            if listed.insert(pid) {
                 found.push(pid);
             }
         }

@@ -3,7 +3,7 @@
 
 use std::process::ExitStatus;
 
-use crate::result::run::{ExitStatusFact, PassesFact, RunProcess};
+use crate::result::run::{ExitStatusFact, MarkersFact, PassesFact, RunPhase, RunProcess};
 use crate::result::{Phase, Timeline};
 
 /// The largest footprint of the tree over all passes.
@@ -19,7 +19,13 @@ pub struct PeakFootprint {
 
 pub struct FollowOutcome {
     pub phases: Vec<Phase>,
-    /// The phase with the tree's largest unique footprint (ΣPSS without frame numbers).
+    /// The last pass before the tree began to end (its command's exit, the signal memlab
+    /// forwarded, `--pid`'s stop): the default headline.
+    pub before_end_phase: Option<String>,
+    /// The phases of markers and the teardown passes, and why.
+    pub phase_notes: Vec<RunPhase>,
+    /// The phase with the tree's largest ΣPSS over every pass (each new maximum also took the
+    /// unique footprint, when frame numbers are readable).
     pub peak_phase: Option<String>,
     pub peak_footprint: Option<PeakFootprint>,
     pub processes: Vec<RunProcess>,
@@ -30,4 +36,6 @@ pub struct FollowOutcome {
     pub interrupted_by: Option<i32>,
     pub passes: PassesFact,
     pub wall_seconds: f64,
+    /// What came through the marker pipe.
+    pub markers: Option<MarkersFact>,
 }

@@ -1,11 +1,14 @@
-//! Which passes are kept as phases, and their names: `start`, `seen-PID` (first sighting),
-//! `last-PID` (the last pass that saw PID alive), `peak`, `end`, else `t-MSms`; joined with
-//! `-`, at most [`MAX_PHASE_NAME`] characters, made unique with `-2`, `-3`… Beyond
-//! [`MAX_PHASES`], every other unnamed pass is dropped.
+//! Which passes are kept as phases, and their names: a marker's own name (`NAME`,
+//! `NAME-begin`, `NAME-end`), else `start`, `seen-PID` (first sighting), `last-PID` (the last
+//! pass that saw PID alive), `peak`, `end`, else `t-MSms`; joined with `-`, at most
+//! [`MAX_PHASE_NAME`] characters, made unique with `-2`, `-3`… Beyond [`MAX_PHASES`], every
+//! other unnamed pass is dropped; markers' passes and the last pass before the tree began to
+//! end are always kept.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::result::Phase;
+use crate::result::run::{PhaseMarker, RunPhase};
 
 /// Most passes kept as phases.
 pub const MAX_PHASES: usize = 240;
@@ -24,9 +27,27 @@ pub struct Pass {
     pub seen: Vec<i32>,
     /// Processes for which this was the last pass before they exited.
     pub last_of: Vec<i32>,
+    /// The marker this pass measured.
+    pub marker: Option<PhaseMarker>,
+    /// Taken after the tree began to end (the command's exit, or the signal memlab forwarded).
+    pub teardown: bool,
 }
 
 impl Pass {
+    /// A pass taken now, for no reason yet but being due.
+    pub fn new(id: u64, phase: Phase) -> Pass {
+        Pass {
+            id,
+            phase,
+            start: id == 0,
+            end: false,
+            seen: Vec::new(),
+            last_of: Vec::new(),
+            marker: None,
+            teardown: false,
+        }
+    }
+
     fn named(&self) -> bool {
         !self.seen.is_empty() || !self.last_of.is_empty()
     }
@@ -40,6 +61,8 @@ pub struct NamedPhases {
     pub peak: Option<String>,
     /// Pass id → phase name.
     pub names: HashMap<u64, String>,
+    /// Markers' and teardown passes' notes, in order.
+    pub notes: Vec<RunPhase>,
 }
 
 /// The passes kept so far, oldest first.
@@ -48,6 +71,10 @@ pub struct PassLog {
     passes: Vec<Pass>,
     next_id: u64,
     dropped: usize,
+    /// The last pass before the tree began to end, once it did.
+    before_end: Option<u64>,
+    /// Passes are teardown passes from now on.
+    ending: bool,
 }
 
 impl PassLog {
@@ -56,9 +83,29 @@ impl PassLog {
         self.next_id
     }
 
-    pub fn push(&mut self, pass: Pass) {
+    /// Keeps `pass`, a teardown pass when the tree began to end before it.
+    pub fn push(&mut self, mut pass: Pass) {
         self.next_id = self.next_id.max(pass.id + 1);
+        pass.teardown = self.ending;
         self.passes.push(pass);
+    }
+
+    /// The tree begins to end now: the latest pass is the last before its end (always kept),
+    /// later ones are teardown passes. Only the first call counts.
+    pub fn begin_ending(&mut self) {
+        if !self.ending {
+            self.ending = true;
+            self.before_end = self.passes.last().map(|p| p.id);
+        }
+    }
+
+    /// The last pass before the tree began to end: the latest pass while it has not.
+    pub fn before_end(&self) -> Option<u64> {
+        if self.ending {
+            self.before_end
+        } else {
+            self.passes.last().map(|p| p.id)
+        }
     }
 
     /// Passes dropped to keep at most [`MAX_PHASES`].
@@ -97,7 +144,9 @@ impl PassLog {
             let mut drop_this = true;
             self.passes.retain(|pass| {
                 let removable = !pass.start
+                    && pass.marker.is_none()
                     && Some(pass.id) != peak
+                    && Some(pass.id) != self.before_end
                     && pass.id < protected_from
                     && (named_too || !pass.named());
                 if !removable {
@@ -117,6 +166,7 @@ impl PassLog {
             phases: Vec::with_capacity(self.passes.len()),
             peak: None,
             names: HashMap::new(),
+            notes: Vec::new(),
         };
         for pass in self.passes {
             let is_peak = Some(pass.id) == peak;
@@ -127,15 +177,26 @@ impl PassLog {
             named.names.insert(pass.id, name.clone());
             let mut phase = pass.phase;
             phase.name = name;
+            if pass.marker.is_some() || pass.teardown {
+                named.notes.push(RunPhase {
+                    phase: phase.name.clone(),
+                    marker: pass.marker,
+                    teardown: pass.teardown,
+                });
+            }
             named.phases.push(phase);
         }
         named
     }
 }
 
-/// The reasons a pass was kept, joined while they fit in [`MAX_PHASE_NAME`] characters (the
-/// first reason always); `t-MSms` when there is none.
+/// A marker's pass is named after the marker; others by the reasons they were kept, joined
+/// while they fit in [`MAX_PHASE_NAME`] characters (the first reason always); `t-MSms` when
+/// there is none.
 fn phase_name(pass: &Pass, is_peak: bool) -> String {
+    if let Some(marker) = &pass.marker {
+        return marker.kind.phase_name(&marker.name);
+    }
     let mut parts: Vec<String> = Vec::new();
     if pass.start {
         parts.push("start".into());

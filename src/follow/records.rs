@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
-use crate::result::run::{ProcessEnd, ProcessKind, RunProcess};
+use crate::result::run::{FigureMoment, ProcessEnd, ProcessKind, RunProcess};
 use crate::result::{Phase, Role, Timeline};
 
 use crate::follow::tree::{Tracked, role_of};
 
 /// One record per process, in order of first sighting; forked children numbered 1, 2… in that
-/// order, with their best figures labelled by the phase holding them (`names`: pass id →
-/// phase name; none when that pass was dropped).
+/// order, with the figures where they copied the most labelled by the phase holding them
+/// (`names`: pass id → phase name; none when that pass was dropped). Their figures at the
+/// headline moment are the run's to choose ([`crate::follow::assemble`]).
 pub fn records(
     tracked: &[Tracked],
     root_kind: ProcessKind,
@@ -36,10 +37,11 @@ fn record(
     child_index: Option<usize>,
     names: &HashMap<u64, String>,
 ) -> RunProcess {
-    let figures = match (&t.measured.best, kind) {
+    let most_copied = match (&t.measured.best, kind) {
         (Some((figures, pass_id)), ProcessKind::Forked) => {
             let mut figures = figures.clone();
             figures.phase = names.get(pass_id).cloned();
+            figures.moment = Some(FigureMoment::MostCopied);
             Some(figures)
         }
         _ => None,
@@ -65,7 +67,8 @@ fn record(
         peak_uss_bytes: measured.peak_uss_bytes,
         peak_anonymous_bytes: measured.peak_anonymous_bytes,
         measured_passes: measured.passes,
-        figures,
+        figures: None,
+        most_copied,
     }
 }
 

@@ -112,6 +112,11 @@ impl Schedule {
 
     /// Whether a pass that began at `began` should also take the unique footprint: the first
     /// time, then as its budget allows, never on a sighting pass.
+    /// Whether the unique footprint can be taken at all (frame numbers are readable).
+    pub fn footprints(&self) -> bool {
+        self.footprints
+    }
+
     pub fn footprint_due(&self, sighting: bool, began: Instant) -> bool {
         if !self.footprints {
             return false;

@@ -1,9 +1,17 @@
-//! Starting the command `memlab run` follows: in its own process group, dying with memlab.
+//! Starting the command `memlab run` follows: in its own process group, dying with memlab, with
+//! the write end of the marker pipe.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 
-/// Starts the command in its own process group, dying with memlab (PR_SET_PDEATHSIG).
-pub fn spawn(argv: &[String], json: bool) -> std::io::Result<std::process::Child> {
+/// Starts the command in its own process group, dying with memlab (PR_SET_PDEATHSIG). The
+/// command inherits `marker_write` (close-on-exec everywhere else) and finds it, with memlab's
+/// pid, in MEMLAB_MARKER_FD and MEMLAB_MARKER_PID.
+pub fn spawn(
+    argv: &[String],
+    json: bool,
+    marker_write: Option<&OwnedFd>,
+) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]).process_group(0);
@@ -19,7 +27,20 @@ pub fn spawn(argv: &[String], json: bool) -> std::io::Result<std::process::Child
         command.stdout(Stdio::from(std::io::stderr()));
     }
     let memlab = std::process::id() as i32;
-    // SAFETY: prctl, getppid and raise are async-signal-safe.
+    let marker_fd = marker_write.map(|fd| fd.as_raw_fd());
+    match marker_fd {
+        Some(fd) => {
+            command
+                .env("MEMLAB_MARKER_FD", fd.to_string())
+                .env("MEMLAB_MARKER_PID", memlab.to_string());
+        }
+        None => {
+            command
+                .env_remove("MEMLAB_MARKER_FD")
+                .env_remove("MEMLAB_MARKER_PID");
+        }
+    }
+    // SAFETY: prctl, getppid, raise and fcntl are async-signal-safe.
     unsafe {
         command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
@@ -28,6 +49,12 @@ pub fn spawn(argv: &[String], json: bool) -> std::io::Result<std::process::Child
             // memlab died between the fork and the prctl: die now.
             if libc::getppid() != memlab {
                 libc::raise(libc::SIGKILL);
+            }
+            // The marker pipe's write end is the one descriptor of memlab's the command keeps.
+            if let Some(fd) = marker_fd
+                && libc::fcntl(fd, libc::F_SETFD, 0) != 0
+            {
+                return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });

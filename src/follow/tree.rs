@@ -195,6 +195,11 @@ impl Tree {
         self.alive().next().is_some()
     }
 
+    /// Whether `pid` has a record: it is, or was, in the tree.
+    pub fn knows(&self, pid: i32) -> bool {
+        self.latest.contains_key(&pid)
+    }
+
     /// The latest record of `pid`.
     pub fn latest_mut(&mut self, pid: i32) -> Option<&mut Tracked> {
         let index = *self.latest.get(&pid)?;

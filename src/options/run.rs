@@ -19,6 +19,10 @@ pub const MAX_INTERVAL_MS: u64 = 3_600_000;
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub target: RunTarget,
+    /// `--at MARK`: the marker phase the headline is taken at.
+    pub at: Option<String>,
+    /// `--markers-fd FD` (with `--pid`): an inherited pipe to read markers from.
+    pub markers_fd: Option<i32>,
     pub interval: Duration,
     pub sampler: Option<SamplerConfig>,
     pub limits: RunLimits,
@@ -91,15 +95,31 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
             return Err(usage(format!("--pid {pid}: no such running process")));
         }
         check_readable(pid)?;
-        if memlab_and_ancestors().contains(&pid) {
+        // memlab leaves itself out of the tree it follows, so it may follow the process that
+        // started it (a test runner's plugin); any further ancestor is a mistake.
+        let ancestors = memlab_and_ancestors();
+        let own_parent = ancestors.get(1) == Some(&pid) && pid != 1;
+        if ancestors.contains(&pid) && !own_parent {
             return Err(usage(format!(
                 "--pid {pid}: memlab itself runs inside that tree, and the measuring process \
                  must never be part of what it measures"
             )));
         }
     }
+    if let Some(mark) = &args.at
+        && !crate::follow::markers::is_valid_name(mark, crate::follow::markers::MAX_NAME_CHARS)
+    {
+        return Err(usage(format!(
+            "--at must name a marker phase: 1-40 characters of a-z 0-9 _ -, got '{mark}'"
+        )));
+    }
+    if let Some(fd) = args.markers_fd {
+        crate::follow::marker_pipe::check_inherited(fd).map_err(usage)?;
+    }
     Ok(RunOptions {
         target,
+        at: args.at.clone(),
+        markers_fd: args.markers_fd,
         interval: Duration::from_millis(args.interval),
         sampler: super::sample_interval(args.sample_interval)?,
         limits: RunLimits {

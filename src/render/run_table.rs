@@ -258,7 +258,9 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
     }
     writeln!(out)?;
     let summary = &result.summary;
-    match result.phase(&summary.phase) {
+    // Files written before runs named their peak apart held it in `summary.phase`.
+    let peak_phase = body.peak_phase.as_deref().unwrap_or(&summary.phase);
+    match result.phase(peak_phase) {
         Some(phase) => {
             let mut tree = format!(
                 "tree at its peak ('{}', {:.2} s): ΣRSS {} · ΣPSS {} · ΣUSS {}",
@@ -308,7 +310,11 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
             .iter()
             .map(|b| format_bytes(*b))
             .collect();
-        let mut line = format!("copied per child: [{}]", copied.join(", "));
+        let moment = match &body.headline {
+            Some(headline) => format!(" at '{}' ({:.2} s)", headline.phase, headline.time_s),
+            None => String::new(),
+        };
+        let mut line = format!("copied per child{moment}: [{}]", copied.join(", "));
         if result.data_bytes > 0 {
             write!(
                 line,
@@ -365,6 +371,7 @@ mod tests {
             peak_anonymous_bytes: None,
             measured_passes: 1,
             figures: None::<Figures>,
+            most_copied: None,
         }
     }
 

@@ -25,6 +25,124 @@ pub struct RunBody {
     pub truth_passes: PassesFact,
     pub processes: Vec<RunProcess>,
     pub checks: Vec<CheckOutcome>,
+    /// The moment the summary's figures and the checks are taken at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<Headline>,
+    /// The phases taken for a marker or after the tree began to end, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_notes: Vec<RunPhase>,
+    /// The phase with the tree's largest ΣPSS over every pass: the summary's tree totals
+    /// (`tree_*`) are this phase's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_phase: Option<String>,
+    /// What came through the marker pipe (absent when nothing did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markers: Option<MarkersFact>,
+}
+
+/// The moment a run's headline figures (the summary, the table, the checks) are taken at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    /// The phase holding that moment (`summary.phase`).
+    pub phase: String,
+    pub time_s: f64,
+    /// Why that phase.
+    pub rule: HeadlineRule,
+}
+
+/// How the headline's moment was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "marker")]
+pub enum HeadlineRule {
+    /// `--at MARK`: the last phase of that marker.
+    At(String),
+    /// The last pass before the tree began to end: the command's exit or the signal memlab
+    /// forwarded (`--pid`: memlab's interruption, a `stop`, or the end of the tree).
+    BeforeEnd,
+    /// The tree began to end before the first pass: the first pass, a teardown pass.
+    FirstPass,
+}
+
+/// What `memlab run` received on its marker pipe (docs/protocol.md, "Markers from any
+/// program").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MarkersFact {
+    /// Markers measured: each is a phase (`run.phase_notes[].marker`).
+    pub measured: u64,
+    /// Checkpoints answered (`measured` or `error`).
+    pub answered: u64,
+    /// Markers received but not measured (too many, too fast, or from outside the tree).
+    pub dropped: u64,
+    /// Lines that were not markers (malformed, a bad name, too long).
+    pub rejected_lines: u64,
+    /// The warnings memlab printed, one per kind of problem.
+    pub warnings: Vec<String>,
+}
+
+/// What a kept pass of `memlab run` was taken for, beyond its name: listed for the phases of
+/// markers and the teardown passes only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunPhase {
+    /// The phase (`phases[].name`).
+    pub phase: String,
+    /// The marker the pass measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<PhaseMarker>,
+    /// Taken after the tree began to end (the command's exit, the signal memlab forwarded):
+    /// kept on the timeline, never the headline.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub teardown: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
+}
+
+/// A marker from the measured program, as its phase records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseMarker {
+    pub kind: MarkerKind,
+    /// The name the program gave (the phase is `NAME`, `NAME-begin`, `NAME-end`, made unique
+    /// with `-2`, `-3`… when repeated).
+    pub name: String,
+    /// The process that sent it.
+    pub pid: i32,
+}
+
+/// The kinds of marker a program sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkerKind {
+    /// `memlab.mark(NAME)`: measured soon after; the program did not wait.
+    Mark,
+    /// Entering `with memlab.phase(NAME):`.
+    Begin,
+    /// Leaving it.
+    End,
+    /// `memlab.checkpoint(NAME)`: the program waited until this pass was taken.
+    Checkpoint,
+}
+
+impl MarkerKind {
+    /// As the protocol spells it (`"type"`) and the timeline's events name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MarkerKind::Mark => "mark",
+            MarkerKind::Begin => "begin",
+            MarkerKind::End => "end",
+            MarkerKind::Checkpoint => "checkpoint",
+        }
+    }
+
+    /// The phase a marker of this kind called `name` becomes.
+    pub fn phase_name(self, name: &str) -> String {
+        match self {
+            MarkerKind::Begin => format!("{name}-begin"),
+            MarkerKind::End => format!("{name}-end"),
+            MarkerKind::Mark | MarkerKind::Checkpoint => name.to_string(),
+        }
+    }
 }
 
 /// The `facts` keys under which schema version 1 stored these records.
@@ -67,7 +185,7 @@ pub enum ProcessEnd {
 }
 
 /// A forked child's page truth against its parent (or, without page truth, its Private_Dirty
-/// growth), at the measurement where it had copied the most (the latest one when equal).
+/// growth) at one measurement; `moment` says which.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figures {
     /// Seconds since the start of the run.
@@ -75,6 +193,10 @@ pub struct Figures {
     /// The result's phase holding that measurement, when it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// Which measurement these figures are (absent in files written before runs had a
+    /// headline moment: the measurement where the child had copied the most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moment: Option<FigureMoment>,
     pub copied_bytes: u64,
     /// Copied plus child-only.
     pub private_bytes: u64,
@@ -85,6 +207,36 @@ pub struct Figures {
     /// `page-truth-pfn`, `page-truth-exclusive-bit` or `private-dirty-growth`.
     pub method: FigureSource,
     pub exact: bool,
+}
+
+/// Which of a child's measurements a [`Figures`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FigureMoment {
+    /// At the run's headline moment (`run.headline`).
+    Headline,
+    /// The child had exited (or its parent had, ending the comparison) before the headline
+    /// moment: its last pass compared with its parent.
+    LastPass,
+    /// The child had exited before the headline moment: measured at its exit, held there by
+    /// memlab until measured.
+    AtExit,
+    /// The measurement where it had copied the most over the whole run, teardown included.
+    MostCopied,
+}
+
+impl FigureMoment {
+    /// How the table and the report label it.
+    pub fn label(self) -> &'static str {
+        match self {
+            FigureMoment::Headline => "at the headline moment",
+            FigureMoment::LastPass => {
+                "at its last pass compared with its parent (it exited, or lost its parent, before)"
+            }
+            FigureMoment::AtExit => "at its exit (it exited before)",
+            FigureMoment::MostCopied => "the most it copied over the run",
+        }
+    }
 }
 
 /// One process of the followed tree, alive or gone.
@@ -119,9 +271,14 @@ pub struct RunProcess {
     pub peak_anonymous_bytes: Option<u64>,
     /// Page-truth passes that measured it.
     pub measured_passes: u32,
-    /// Forked children: what it copied from its parent (see [`Figures`]).
+    /// Forked children: what it copied from its parent at the headline moment, or at its end
+    /// when it exited before (see [`Figures`]); none when it began after that moment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub figures: Option<Figures>,
+    /// Forked children: the measurement where it had copied the most over the whole run,
+    /// teardown included (the latest when equal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub most_copied: Option<Figures>,
 }
 
 /// How the command ended (`memlab run -- COMMAND` only).

@@ -4,20 +4,16 @@ use crate::result::TreeTotals;
 
 /// An unnamed pass `id` taken `time_s` into the run (the first one is the start).
 fn pass(id: u64, time_s: f64) -> Pass {
-    Pass {
+    Pass::new(
         id,
-        phase: Phase {
+        Phase {
             name: String::new(),
             time_s,
             processes: Vec::new(),
             meminfo: MeminfoSnapshot::default(),
             tree: TreeTotals::default(),
         },
-        start: id == 0,
-        end: false,
-        seen: Vec::new(),
-        last_of: Vec::new(),
-    }
+    )
 }
 
 fn log_of(passes: Vec<Pass>) -> PassLog {

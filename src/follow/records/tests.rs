@@ -43,6 +43,7 @@ fn figures(copied_bytes: u64) -> Figures {
     Figures {
         time_s: 0.3,
         phase: None,
+        moment: None,
         copied_bytes,
         private_bytes: copied_bytes,
         shared_bytes: None,
@@ -98,7 +99,8 @@ fn each_process_gets_its_kind_and_forked_children_are_numbered_in_sighting_order
 }
 
 #[test]
-fn forked_children_carry_their_best_figures_labelled_by_the_phase_that_holds_them() {
+fn forked_children_carry_the_figures_where_they_copied_most_labelled_by_the_phase_that_holds_them()
+{
     let mut kept = forked(11, 10);
     kept.measured.best = Some((figures(4096), 3));
     let mut dropped = forked(12, 10);
@@ -114,21 +116,26 @@ fn forked_children_carry_their_best_figures_labelled_by_the_phase_that_holds_the
         ProcessKind::Command,
         &names,
     );
-    let kept = processes[1].figures.as_ref().expect("figures");
+    let kept = processes[1].most_copied.as_ref().expect("figures");
+    assert_eq!(kept.moment, Some(FigureMoment::MostCopied));
     assert_eq!(
         (kept.copied_bytes, kept.phase.as_deref()),
         (4096, Some("seen-11"))
     );
-    let dropped = processes[2].figures.as_ref().expect("figures");
+    let dropped = processes[2].most_copied.as_ref().expect("figures");
     assert_eq!(
         (dropped.copied_bytes, dropped.phase.as_deref()),
         (8192, None)
     );
     assert_eq!(
-        processes[3].figures, None,
+        processes[3].most_copied, None,
         "an exec'd process shares nothing"
     );
-    assert_eq!(processes[0].figures, None);
+    assert_eq!(processes[0].most_copied, None);
+    assert!(
+        processes.iter().all(|p| p.figures.is_none()),
+        "the headline's figures are the run's to choose"
+    );
 }
 
 #[test]
