@@ -278,6 +278,11 @@ pub struct RunArgs {
     /// to end (its exit, or the signal memlab forwarded).
     #[arg(long, value_name = "MARK")]
     pub at: Option<String>,
+    /// After forwarding Ctrl-C (or SIGTERM, SIGHUP) to the command, how many seconds it has to
+    /// exit before memlab kills its tree; a second signal kills at once. The default outlasts
+    /// gunicorn's own graceful timeout (30 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::follow::GRACE.as_secs_f64())]
+    pub grace: f64,
     /// With --pid: read markers from this inherited file descriptor (the read end of a pipe
     /// whose write end the followed program holds); a `stop` message on it ends the run.
     #[arg(long, value_name = "FD", requires = "pid")]

@@ -376,9 +376,12 @@ fn a_pipeline_with_subshells_exec_and_nested_forks_is_followed_completely() {
 
 /// Starts `memlab run --out DIR -- sh -c SCRIPT` and returns it once the tree has logged
 /// `expected` lines, with the command's pid.
+/// `--grace` of the trees [`start_tree`] starts.
+const GRACE: Duration = Duration::from_secs(3);
+
 fn start_tree(script: &str, out: &Path, log: &Path, expected: usize) -> (Child, i32) {
     let mut child = memlab()
-        .args(["run", "--out"])
+        .args(["run", "--grace", &GRACE.as_secs().to_string(), "--out"])
         .arg(out)
         .args(["--", "sh", "-c", script])
         .env("LOG", log)
@@ -476,8 +479,7 @@ fn a_command_that_ignores_ctrl_c_is_killed_after_the_grace_period() {
     let took = began.elapsed();
     assert_eq!(status.code(), Some(130));
     assert!(
-        took >= memlab::follow::GRACE - Duration::from_millis(100)
-            && took < memlab::follow::GRACE + Duration::from_secs(3),
+        took >= GRACE - Duration::from_millis(100) && took < GRACE + Duration::from_secs(3),
         "took {took:?}"
     );
     let mut everyone: Vec<i32> = logged(&log).iter().map(|(_, pid)| *pid).collect();
@@ -657,4 +659,40 @@ fn the_tree_unique_check_fails_with_the_largest_process_named() {
         &[],
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
+}
+
+#[test]
+fn what_the_command_leaves_running_is_named_in_one_line_then_killed() {
+    let out = tempfile::tempdir().unwrap();
+    let log = out.path().join("pids.log");
+    let ran = run(
+        &[
+            "--",
+            "sh",
+            "-c",
+            r#"sleep 30 & echo "sleep $!" >> "$LOG"; sleep 0.5; exit 0"#,
+        ],
+        out.path(),
+        &[("LOG", log.to_str().unwrap())],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let sleep = logged_pid(&logged(&log), "sleep");
+    let lines: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("the command exited leaving"))
+        .collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "memlab run: the command exited leaving 1 process running: {sleep} (sleep 30); \
+             memlab killed it (to measure a daemon or a server that outlives its command, \
+             follow it with --pid)"
+        )],
+        "{}",
+        ran.stderr
+    );
+    let processes = processes(&ran.result);
+    assert_eq!(find(&processes, sleep).end, ProcessEnd::Killed);
+    assert!(all_gone_within(&[sleep], 2.0));
 }

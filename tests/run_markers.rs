@@ -224,8 +224,47 @@ fn every_checkpoint_is_a_phase_with_exact_page_truth_and_at_picks_the_headline()
         let most = process.most_copied.as_ref().expect("the most it copied");
         assert!(most.copied_bytes >= figures.copied_bytes + 32 * page);
     }
+    // One source of truth: the table, the chart's bars and the report's text show the
+    // summary's figures, all taken at 'second'.
+    let shown: Vec<String> = result
+        .summary
+        .copied_bytes_per_child
+        .iter()
+        .map(|b| memlab::units::format_bytes(*b))
+        .collect();
     let table = memlab::render::run_table::render(result);
-    assert!(table.contains("copied per child at 'second'"), "{table}");
+    assert!(
+        table.contains(&format!(
+            "copied per child at 'second' ({:.2} s): [{}]",
+            headline.time_s,
+            shown.join(", ")
+        )),
+        "{table}"
+    );
+    let bars = memlab::report::charts::child_pages::child_bars(result);
+    let bar_copied: Vec<u64> = bars.iter().map(|b| b.copied_bytes).collect();
+    assert_eq!(bar_copied, result.summary.copied_bytes_per_child);
+    let report_dir = out.path().join("report");
+    let report = memlab()
+        .arg("report")
+        .arg(out.path().join("run.json"))
+        .arg("--out")
+        .arg(&report_dir)
+        .arg("--plots")
+        .arg(report_dir.join("plots"))
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let markdown = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
+    let median = format!(
+        "median child copied {:.2}%",
+        result.summary.copied_fraction * 100.0
+    );
+    assert!(markdown.contains(&median), "{median} not in\n{markdown}");
+    assert!(
+        report_dir.join("plots/children-run.svg").exists(),
+        "the children chart"
+    );
     let mut all: Vec<i32> = workers.clone();
     all.push(parent);
     assert!(all_gone_within(&all, 2.0));

@@ -26,6 +26,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         interval: options.interval,
         sampler: options.sampler,
         label: options.label(),
+        grace: options.grace,
     };
     let started = Instant::now();
     let mut markers = None;

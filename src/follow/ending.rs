@@ -13,8 +13,10 @@ use crate::measure::guard;
 use crate::result::run::ExitStatusFact;
 
 /// After forwarding Ctrl-C (or SIGTERM, SIGHUP), how long the command has to exit before
-/// memlab kills the tree. A second signal cuts it short.
-pub const GRACE: Duration = Duration::from_secs(3);
+/// memlab kills the tree (`--grace`). A second signal cuts it short. Longer than gunicorn's
+/// default graceful timeout (30 s), so that a server shutting down gracefully is not killed
+/// in the middle of it.
+pub const GRACE: Duration = Duration::from_secs(35);
 /// How long a command killed by memlab may take to be reaped before memlab gives up.
 const KILLED_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,11 +40,12 @@ pub struct Ending {
 }
 
 impl Ending {
-    /// memlab got `signal` at `now`, having received `signals_seen` signals in all.
-    pub fn interrupt(&mut self, signal: i32, now: Instant, signals_seen: usize) {
+    /// memlab got `signal` at `now`, having received `signals_seen` signals in all; the command
+    /// has `grace` to exit.
+    pub fn interrupt(&mut self, signal: i32, now: Instant, signals_seen: usize, grace: Duration) {
         self.interrupted = Some(Interruption {
             signal,
-            deadline: now + GRACE,
+            deadline: now + grace,
             signals_seen,
         });
     }
@@ -176,7 +179,7 @@ mod tests {
     fn the_grace_ends_at_its_deadline_or_at_the_next_signal() {
         let t0 = Instant::now();
         let mut ending = Ending::default();
-        ending.interrupt(libc::SIGINT, t0, 1);
+        ending.interrupt(libc::SIGINT, t0, 1, GRACE);
         assert_eq!(ending.interrupted.map(|i| i.deadline), Some(t0 + GRACE));
         assert!(!ending.grace_over(t0 + GRACE - Duration::from_millis(1), 1));
         assert!(ending.grace_over(t0 + GRACE, 1));

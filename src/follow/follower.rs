@@ -139,6 +139,14 @@ impl Follower {
             .collect()
     }
 
+    /// The live processes, each as `PID (COMMAND)`.
+    pub fn alive_described(&self) -> Vec<String> {
+        self.tree
+            .alive()
+            .map(|t| format!("{} ({})", t.pid, t.command))
+            .collect()
+    }
+
     pub fn schedule(&self) -> &Schedule {
         &self.schedule
     }

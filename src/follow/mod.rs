@@ -91,6 +91,8 @@ pub struct FollowConfig {
     pub sampler: Option<SamplerConfig>,
     /// Printed as the `start` marker.
     pub label: String,
+    /// `--grace`: how long the command has to exit after a forwarded signal.
+    pub grace: Duration,
 }
 
 /// The marker pipe's read end, and whether a `stop` on it ends following (`--markers-fd`).
@@ -132,7 +134,7 @@ pub fn follow(
     let mut follower = Follower::new(started, root, attached, config.interval);
     let mut ending = Ending::default();
     loop {
-        notice_interruption(&mut ending, &command, sampler.as_ref());
+        notice_interruption(&mut ending, &command, sampler.as_ref(), config.grace);
         if ending.interrupted.is_some() && !attached {
             // The signal was forwarded: the tree is ending.
             follower.begin_ending();
@@ -236,14 +238,19 @@ fn mark(sampler: Option<&Sampler>, kind: &str, name: &str) {
 
 /// The first signal memlab receives starts the command's grace, and is forwarded to its
 /// process group as a terminal would (an attached process is never signalled).
-fn notice_interruption(ending: &mut Ending, command: &CommandGuard, sampler: Option<&Sampler>) {
+fn notice_interruption(
+    ending: &mut Ending,
+    command: &CommandGuard,
+    sampler: Option<&Sampler>,
+    grace: Duration,
+) {
     if ending.interrupted.is_some() {
         return;
     }
     let Some(signal) = guard::interrupted() else {
         return;
     };
-    ending.interrupt(signal, Instant::now(), guard::signals_received());
+    ending.interrupt(signal, Instant::now(), guard::signals_received(), grace);
     mark(sampler, "interrupted", guard::signal_name(signal));
     if let Ok(signal) = Signal::try_from(signal) {
         command.forward(signal);
@@ -302,10 +309,33 @@ fn stop_if_done(
     }
     if follower.any_alive() {
         follower.pass(sampler, PassReason::Last)?;
+        eprintln!(
+            "memlab run: {}",
+            left_behind_line(&follower.alive_described())
+        );
     }
     kill_everything_below_memlab(Some(stop.root));
     follower.mark_killed();
     Ok(true)
+}
+
+/// The one line saying what the command left running when it exited, and what became of it.
+fn left_behind_line(alive: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut named: Vec<&str> = alive.iter().take(SHOWN).map(String::as_str).collect();
+    let more = alive.len().saturating_sub(SHOWN).to_string();
+    if alive.len() > SHOWN {
+        named.push(&more);
+        named.push("more");
+    }
+    format!(
+        "the command exited leaving {} process{} running: {}; memlab killed {} \
+         (to measure a daemon or a server that outlives its command, follow it with --pid)",
+        alive.len(),
+        if alive.len() == 1 { "" } else { "es" },
+        named.join(", ").replace(", more", " more"),
+        if alive.len() == 1 { "it" } else { "them" },
+    )
 }
 
 /// `101, 102, 103, 104, +3`.
@@ -321,6 +351,25 @@ fn pid_list(pids: &[i32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_command_left_running_is_named_in_one_line() {
+        let one = left_behind_line(&["7 (gunicorn: master)".into()]);
+        assert_eq!(
+            one,
+            "the command exited leaving 1 process running: 7 (gunicorn: master); memlab \
+             killed it (to measure a daemon or a server that outlives its command, follow it \
+             with --pid)"
+        );
+        let five: Vec<String> = (1..=5).map(|p| format!("{p} (w)")).collect();
+        let line = left_behind_line(&five);
+        assert!(
+            line.contains(
+                "leaving 5 processes running: 1 (w), 2 (w), 3 (w), 2 more; memlab killed them"
+            ),
+            "{line}"
+        );
+    }
 
     #[test]
     fn pid_lists_show_four_and_count_the_rest() {

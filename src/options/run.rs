@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub at: Option<String>,
     /// `--markers-fd FD` (with `--pid`): an inherited pipe to read markers from.
     pub markers_fd: Option<i32>,
+    /// `--grace`: how long the command has to exit after a forwarded signal.
+    pub grace: Duration,
     pub interval: Duration,
     pub sampler: Option<SamplerConfig>,
     pub limits: RunLimits,
@@ -120,6 +122,15 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
         target,
         at: args.at.clone(),
         markers_fd: args.markers_fd,
+        grace: Duration::try_from_secs_f64(args.grace)
+            .ok()
+            .filter(|_| args.grace.is_finite())
+            .ok_or_else(|| {
+                usage(format!(
+                    "--grace must be a number of seconds >= 0, got {}",
+                    args.grace
+                ))
+            })?,
         interval: Duration::from_millis(args.interval),
         sampler: super::sample_interval(args.sample_interval)?,
         limits: RunLimits {

@@ -218,9 +218,6 @@ pub enum FigureMoment {
     /// The child had exited (or its parent had, ending the comparison) before the headline
     /// moment: its last pass compared with its parent.
     LastPass,
-    /// The child had exited before the headline moment: measured at its exit, held there by
-    /// memlab until measured.
-    AtExit,
     /// The measurement where it had copied the most over the whole run, teardown included.
     MostCopied,
 }
@@ -233,7 +230,6 @@ impl FigureMoment {
             FigureMoment::LastPass => {
                 "at its last pass compared with its parent (it exited, or lost its parent, before)"
             }
-            FigureMoment::AtExit => "at its exit (it exited before)",
             FigureMoment::MostCopied => "the most it copied over the run",
         }
     }

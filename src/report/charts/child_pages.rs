@@ -24,8 +24,27 @@ pub struct ChildBar {
     pub exact: bool,
 }
 
-/// The bars, from each measured child's page truth (children without any are left out).
+/// The bars, from each measured child's page truth (children without any are left out). A
+/// `memlab run` result's are its children's headline figures, those its summary and table
+/// show (a child that exited before the headline moment is not in that phase).
 pub fn child_bars(result: &ScenarioResult) -> Vec<ChildBar> {
+    if let Some(run) = &result.run {
+        return run
+            .processes
+            .iter()
+            .filter(|p| p.kind == crate::result::run::ProcessKind::Forked)
+            .filter_map(|p| {
+                let figures = p.figures.as_ref()?;
+                Some(ChildBar {
+                    label: crate::result::run::label(p),
+                    shared_bytes: figures.shared_bytes?,
+                    copied_bytes: figures.copied_bytes,
+                    child_only_bytes: figures.child_only_bytes?,
+                    exact: figures.exact,
+                })
+            })
+            .collect();
+    }
     let Some(phase) = result.phase(&result.summary.phase) else {
         return Vec::new();
     };
