@@ -283,6 +283,11 @@ pub struct RunArgs {
     /// gunicorn's own graceful timeout (30 s).
     #[arg(long, value_name = "SECONDS", default_value_t = crate::follow::GRACE.as_secs_f64())]
     pub grace: f64,
+    /// When the command exits leaving processes running (a daemon, a server started with -D),
+    /// keep following them until Ctrl-C and then leave them running, as with --pid; without
+    /// it they are killed, and memlab says so.
+    #[arg(long, conflicts_with = "pid")]
+    pub keep: bool,
     /// With --pid: read markers from this inherited file descriptor (the read end of a pipe
     /// whose write end the followed program holds); a `stop` message on it ends the run.
     #[arg(long, value_name = "FD", requires = "pid")]

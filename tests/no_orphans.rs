@@ -211,3 +211,72 @@ fn a_scenario_sigkilled_leaves_no_setsid_grandchild_of_its_workload() {
     }
     assert!(gone, "left behind after kill -9 of memlab: {left:?}");
 }
+
+/// `memlab run [--keep] -- sh` whose command leaves a `setsid` daemon; Ctrl-C after a second.
+/// Returns the daemon's pid and memlab's stderr.
+fn run_leaving_a_daemon(keep: bool) -> (i32, String) {
+    let out = tempfile::tempdir().unwrap();
+    let pid_file = out.path().join("daemon.pid");
+    let script = format!(
+        "setsid sleep 60 >/dev/null 2>&1 </dev/null & echo $! > {0}.tmp && mv {0}.tmp {0}; exit 0",
+        pid_file.display()
+    );
+    let mut command = memlab();
+    command
+        .args(["run", "--interval", "100", "--out"])
+        .arg(out.path());
+    if keep {
+        command.arg("--keep");
+    }
+    let child = command
+        .args(["--", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pid_file.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let daemon: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (daemon, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn keep_leaves_what_the_command_left_running_and_says_so() {
+    if !is_root() {
+        eprintln!("skipped: creating a cgroup needs root here");
+        return;
+    }
+    let (daemon, stderr) = run_leaving_a_daemon(true);
+    let kept = alive(daemon);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    assert!(kept, "--keep killed the daemon: {stderr}");
+    assert!(
+        stderr.contains("leaving 1 process running") && stderr.contains("(--keep)"),
+        "{stderr}"
+    );
+    // Without --keep the daemon goes, and memlab says so, pointing to --keep.
+    let (daemon, stderr) = run_leaving_a_daemon(false);
+    assert!(all_gone_within(&[daemon], 5.0), "{stderr}");
+    assert!(
+        stderr.contains("memlab killed it") && stderr.contains("--keep"),
+        "{stderr}"
+    );
+}

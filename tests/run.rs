@@ -687,7 +687,7 @@ fn what_the_command_leaves_running_is_named_in_one_line_then_killed() {
         [format!(
             "memlab run: the command exited leaving 1 process running: {sleep} (sleep 30); \
              memlab killed it (to measure a daemon or a server that outlives its command, \
-             follow it with --pid)"
+             run with --keep or follow it with --pid)"
         )],
         "{}",
         ran.stderr

@@ -27,6 +27,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         sampler: options.sampler,
         label: options.label(),
         grace: options.grace,
+        keep: options.keep,
     };
     let started = Instant::now();
     let mut markers = None;

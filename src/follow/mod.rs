@@ -93,6 +93,8 @@ pub struct FollowConfig {
     pub label: String,
     /// `--grace`: how long the command has to exit after a forwarded signal.
     pub grace: Duration,
+    /// `--keep`: what the command leaves running is followed until Ctrl-C, then left running.
+    pub keep: bool,
 }
 
 /// The marker pipe's read end, and whether a `stop` on it ends following (`--markers-fd`).
@@ -133,6 +135,8 @@ pub fn follow(
     };
     let mut follower = Follower::new(started, root, attached, config.interval);
     let mut ending = Ending::default();
+    // `--keep`: the command exited and what it left is followed as with `--pid`.
+    let mut keeping = false;
     loop {
         notice_interruption(&mut ending, &command, sampler.as_ref(), config.grace);
         if ending.interrupted.is_some() && !attached {
@@ -155,15 +159,19 @@ pub fn follow(
         inbox.handle(&mut follower, sampler.as_ref())?;
         let now = Instant::now();
         follower.pass_if_due(now, sampler.as_ref())?;
+        if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {
+            keeping = true;
+            eprintln!("memlab run: {}", kept_line(&follower.alive_described()));
+        }
         let stop = Stop {
-            attached,
+            attached: attached || keeping,
             root,
             requested: inbox.stop_requested(),
         };
         if stop_if_done(&mut follower, &ending, &stop, sampler.as_ref())? {
             break;
         }
-        if ending.grace_over(now, guard::signals_received()) {
+        if !keeping && ending.grace_over(now, guard::signals_received()) {
             command.kill();
             ending.killed_by_memlab = Some(now);
         } else if ending.kill_failed(now) {
@@ -176,6 +184,10 @@ pub fn follow(
         );
     }
     command.disarm();
+    if keeping {
+        // Out of memlab's cgroup, so that memlab's end does not take them along.
+        crate::measure::containment::release();
+    }
     mark(sampler.as_ref(), "end", "");
     drop(wake_sender);
     let rejected_lines = reader.map_or(0, Reader::finish);
@@ -330,10 +342,30 @@ fn left_behind_line(alive: &[String]) -> String {
     }
     format!(
         "the command exited leaving {} process{} running: {}; memlab killed {} \
-         (to measure a daemon or a server that outlives its command, follow it with --pid)",
+         (to measure a daemon or a server that outlives its command, run with --keep or follow \
+         it with --pid)",
         alive.len(),
         if alive.len() == 1 { "" } else { "es" },
         named.join(", ").replace(", more", " more"),
+        if alive.len() == 1 { "it" } else { "them" },
+    )
+}
+
+/// The one line saying what the command left running, kept with `--keep`.
+fn kept_line(alive: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let named: Vec<&str> = alive.iter().take(SHOWN).map(String::as_str).collect();
+    let more = match alive.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    format!(
+        "the command exited leaving {} process{} running: {}{more}; following {} until Ctrl-C, \
+         then leaving {} running (--keep)",
+        alive.len(),
+        if alive.len() == 1 { "" } else { "es" },
+        named.join(", "),
+        if alive.len() == 1 { "it" } else { "them" },
         if alive.len() == 1 { "it" } else { "them" },
     )
 }

@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub markers_fd: Option<i32>,
     /// `--grace`: how long the command has to exit after a forwarded signal.
     pub grace: Duration,
+    /// `--keep`: what the command leaves running is followed, then left running.
+    pub keep: bool,
     pub interval: Duration,
     pub sampler: Option<SamplerConfig>,
     pub limits: RunLimits,
@@ -96,7 +98,6 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
         if !crate::kernel::tree::is_alive(pid) {
             return Err(usage(format!("--pid {pid}: no such running process")));
         }
-        check_readable(pid)?;
         // memlab leaves itself out of the tree it follows, so it may follow the process that
         // started it (a test runner's plugin); any further ancestor is a mistake.
         let ancestors = memlab_and_ancestors();
@@ -107,6 +108,7 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
                  must never be part of what it measures"
             )));
         }
+        check_readable(pid)?;
     }
     if let Some(mark) = &args.at
         && !crate::follow::markers::is_valid_name(mark, crate::follow::markers::MAX_NAME_CHARS)
@@ -122,6 +124,7 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
         target,
         at: args.at.clone(),
         markers_fd: args.markers_fd,
+        keep: args.keep,
         grace: Duration::try_from_secs_f64(args.grace)
             .ok()
             .filter(|_| args.grace.is_finite())
