@@ -390,8 +390,8 @@ mod tests {
         assert_eq!(
             one,
             "the command exited leaving 1 process running: 7 (gunicorn: master); memlab \
-             killed it (to measure a daemon or a server that outlives its command, follow it \
-             with --pid)"
+             killed it (to measure a daemon or a server that outlives its command, run with \
+             --keep or follow it with --pid)"
         );
         let five: Vec<String> = (1..=5).map(|p| format!("{p} (w)")).collect();
         let line = left_behind_line(&five);

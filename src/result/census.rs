@@ -1,5 +1,5 @@
 //! The Python-object census as stored in results (`page_truth.python_types`): which objects lie
-//! on the pages a child copied, or on its child-only pages. Taken by [`crate::census`].
+//! on the pages a child copied, or on its child-only pages. Taken by the census engine (src/census/).
 
 use serde::{Deserialize, Serialize};
 

@@ -28,9 +28,14 @@ fn tree_footprint_counts_shared_frames_once() {
     let outside = tree.outside_shared_bytes.unwrap();
     assert!(outside > 0);
     assert!(outside < tree_bytes - DATA_BYTES as u64 - copies);
-    // Listing a pid twice must not change the answer.
+    // Listing a pid twice must not count it twice (that would add about `alone` again): two
+    // readings back to back, since other tests of this binary allocate meanwhile.
+    let again = tree_footprint(&[me(), child.pid()])
+        .unwrap()
+        .unique_bytes
+        .unwrap();
     let twice = tree_footprint(&[me(), child.pid(), me()]).unwrap();
-    assert!(twice.unique_bytes.unwrap().abs_diff(tree_bytes) < 1 << 20);
+    assert!(twice.unique_bytes.unwrap().abs_diff(again) < alone_bytes / 2);
 }
 
 #[test]
