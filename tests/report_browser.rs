@@ -178,7 +178,7 @@ fn headless_chromium_shows_every_chart_and_table_of_the_report() {
         charts.len(),
         html.matches("<figure class=\"chart\"").count()
     );
-    assert_eq!(charts.len(), 21, "{charts:?}");
+    assert_eq!(charts.len(), 22, "{charts:?}");
     for chart in charts {
         let name = chart["chart"].as_str().unwrap();
         let (width, height) = (

@@ -312,7 +312,8 @@ fn an_at_that_no_marker_had_is_exit_1_naming_the_markers() {
     assert_eq!(error.len(), 1, "{}", ran.stderr);
     assert!(
         error[0].contains("--at fourth")
-            && error[0].contains("loaded, forked, first, second, third, done"),
+            // `done` comes right before the program exits: it may arrive after the last pass.
+            && error[0].contains("loaded, forked, first, second, third"),
         "{}",
         error[0]
     );
