@@ -183,7 +183,7 @@ impl Server {
     }
 
     /// Ctrl-C to memlab, which forwards it to gunicorn (a quick shutdown); the result.
-    fn stop(mut self) -> (ScenarioResult, String) {
+    fn stop(&mut self) -> (ScenarioResult, String) {
         kill(Pid::from_raw(self.memlab.id() as i32), Signal::SIGINT).unwrap();
         let deadline = Instant::now() + Duration::from_secs(45);
         let status = loop {
@@ -210,6 +210,26 @@ impl Server {
         let left = ps_holding(&format!("127.0.0.1:{}", self.port));
         assert!(left.is_empty(), "left running after memlab exited:\n{left}");
         (result, log)
+    }
+}
+
+/// However the test ends: Ctrl-C to memlab if it still runs (it stops the server), then SIGKILL
+/// (the server dies with memlab, its workers when they see their master gone).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !matches!(self.memlab.try_wait(), Ok(None)) {
+            return;
+        }
+        let _ = kill(Pid::from_raw(self.memlab.id() as i32), Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(self.memlab.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.memlab.kill();
+        let _ = self.memlab.wait();
     }
 }
 
@@ -335,7 +355,7 @@ struct Served {
 
 /// One run: `/sum` on every worker, then `/gc` on every worker when `collect`, then Ctrl-C.
 fn serve(freeze: bool, collect: bool) -> Served {
-    let server = Server::start(freeze);
+    let mut server = Server::start(freeze);
     let info = get(server.port, "/info").unwrap();
     let mut workers: Vec<i32> = server
         .hit_every_worker("/sum", SUMS_PER_WORKER)
