@@ -183,7 +183,9 @@ impl Server {
     }
 
     /// Ctrl-C to memlab, which forwards it to gunicorn (a quick shutdown); the result.
-    fn stop(&mut self) -> (ScenarioResult, String) {
+    /// Also the time of the Ctrl-C, on the test's clock (memlab's starts later).
+    fn stop(&mut self) -> (ScenarioResult, String, f64) {
+        let interrupted_s = self.elapsed_s();
         kill(Pid::from_raw(self.memlab.id() as i32), Signal::SIGINT).unwrap();
         let deadline = Instant::now() + Duration::from_secs(45);
         let status = loop {
@@ -209,7 +211,7 @@ impl Server {
         .unwrap();
         let left = ps_holding(&format!("127.0.0.1:{}", self.port));
         assert!(left.is_empty(), "left running after memlab exited:\n{left}");
-        (result, log)
+        (result, log, interrupted_s)
     }
 }
 
@@ -276,12 +278,22 @@ fn teardown(result: &ScenarioResult, phase: &str) -> bool {
 /// figures at the headline moment, taken after the last request and before the teardown;
 /// the peak phase is the pass with the largest ΣPSS; every process of the tree is gone.
 /// Returns each worker's copied bytes at the headline moment.
-fn check_run(result: &ScenarioResult, workers: &[i32], last_request_s: f64) -> Vec<u64> {
+fn check_run(
+    result: &ScenarioResult,
+    workers: &[i32],
+    last_request_s: f64,
+    interrupted_s: f64,
+) -> Vec<u64> {
     let run = body(result);
     let headline = run.headline.as_ref().expect("a headline moment");
     assert!(
         headline.time_s > last_request_s,
         "headline at {:.2} s, before the last request ({last_request_s:.2} s)",
+        headline.time_s
+    );
+    assert!(
+        headline.time_s < interrupted_s,
+        "headline at {:.2} s, after the Ctrl-C ({interrupted_s:.2} s)",
         headline.time_s
     );
     assert!(
@@ -367,10 +379,10 @@ fn serve(freeze: bool, collect: bool) -> Served {
     }
     let last_request_s = server.elapsed_s();
     std::thread::sleep(SETTLE);
-    let (result, log) = server.stop();
+    let (result, log, interrupted_s) = server.stop();
     workers.sort();
     eprintln!("FREEZE={} /gc={collect}:\n{log}", u8::from(freeze));
-    let copied = check_run(&result, &workers, last_request_s);
+    let copied = check_run(&result, &workers, last_request_s, interrupted_s);
     Served {
         result,
         copied,
