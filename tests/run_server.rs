@@ -120,7 +120,9 @@ impl Server {
             .arg(out.path())
             .arg("--")
             .arg(venv_bin("gunicorn"))
+            // No control socket: its default path is shared by every gunicorn of the user.
             .args([
+                "--no-control-socket",
                 "--preload",
                 "-w",
                 &WORKERS.to_string(),
