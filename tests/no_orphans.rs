@@ -52,6 +52,20 @@ fn cgroup_dirs_of(pid: u32) -> Vec<std::path::PathBuf> {
     found
 }
 
+/// The pids a test's shell script wrote (atomically, by a rename) to `file`, once it exists.
+fn pids_written_to(file: &std::path::Path) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "the script never wrote its pids");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::read_to_string(file)
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
 /// Starts `memlab ARGS… -- python3 -c TREE`, waits for the tree's pids, SIGKILLs memlab, and
 /// returns the pids and memlab's pid.
 fn kill_memlab_while_it_follows(args: &[&str]) -> (Vec<i32>, u32) {
@@ -188,16 +202,7 @@ fn a_scenario_sigkilled_leaves_no_setsid_grandchild_of_its_workload() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !pid_file.exists() {
-        assert!(Instant::now() < deadline, "the workload never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pids: Vec<i32> = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    let pids = pids_written_to(&pid_file);
     assert_eq!(pids.len(), 2);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -235,16 +240,7 @@ fn run_leaving_a_daemon(keep: bool) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !pid_file.exists() {
-        assert!(Instant::now() < deadline, "the command never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let daemon: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let daemon = pids_written_to(&pid_file)[0];
     std::thread::sleep(Duration::from_millis(800));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
