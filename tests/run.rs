@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{alive, all_gone_within, is_root, memlab, venv_python};
+use common::{alive, all_gone_within, memlab, skip_unless_root, venv_python};
 use memlab::result::ScenarioResult;
 use memlab::result::run::{ProcessEnd, ProcessKind, RunBody, RunProcess};
 use nix::sys::signal::{Signal, kill};
@@ -97,14 +97,6 @@ fn logged_pid(log: &[(String, i32)], name: &str) -> i32 {
         .find(|(n, _)| n == name)
         .unwrap_or_else(|| panic!("no {name} in {log:?}"))
         .1
-}
-
-fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("skipped {test}: exact page truth needs root");
-    true
 }
 
 #[test]

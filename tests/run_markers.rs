@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{all_gone_within, is_root, memlab, venv_python};
+use common::{all_gone_within, is_root, memlab, skip_unless_root, venv_python};
 use memlab::result::run::{FigureMoment, HeadlineRule, MarkerKind, RunBody};
 use memlab::result::{Phase, ScenarioResult};
 
@@ -110,14 +110,6 @@ fn copied_pages(phase: &Phase, pid: i32) -> (u64, u64) {
         .map(|r| r.counts.copied_pages)
         .sum();
     (truth.total.copied_pages, anon)
-}
-
-fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("skipped {test}: exact page truth needs root");
-    true
 }
 
 #[test]

@@ -93,19 +93,20 @@ impl ScenarioDef {
     }
 }
 
-const fn native(
+/// A scenario with the catalog's defaults (256 MiB, 4 children, no op, no fraction).
+const fn with_defaults(
     name: &'static str,
     source_document: &'static str,
     summary: &'static str,
+    runner: Runner,
     copies_per_child: f64,
-    workload: fn() -> Box<dyn NativeWorkload>,
     claims: ClaimRules,
 ) -> ScenarioDef {
     ScenarioDef {
         name,
         source_document,
         summary,
-        runner: Runner::Native { workload },
+        runner,
         default_size_bytes: 256 * MIB,
         default_children: 4,
         ops: &[],
@@ -120,6 +121,25 @@ const fn native(
     }
 }
 
+const fn native(
+    name: &'static str,
+    source_document: &'static str,
+    summary: &'static str,
+    copies_per_child: f64,
+    workload: fn() -> Box<dyn NativeWorkload>,
+    claims: ClaimRules,
+) -> ScenarioDef {
+    let runner = Runner::Native { workload };
+    with_defaults(
+        name,
+        source_document,
+        summary,
+        runner,
+        copies_per_child,
+        claims,
+    )
+}
+
 const fn python(
     name: &'static str,
     source_document: &'static str,
@@ -128,23 +148,15 @@ const fn python(
     copies_per_child: f64,
     claims: ClaimRules,
 ) -> ScenarioDef {
-    ScenarioDef {
+    let runner = Runner::Python { script };
+    with_defaults(
         name,
         source_document,
         summary,
-        runner: Runner::Python { script },
-        default_size_bytes: 256 * MIB,
-        default_children: 4,
-        ops: &[],
-        takes_fraction: false,
-        default_object_size_bytes: None,
+        runner,
         copies_per_child,
-        paper_size_bytes: None,
-        in_version_matrix: false,
         claims,
-        document_figures: None,
-        extra_phases: &[],
-    }
+    )
 }
 
 const GB: u64 = 1_000_000_000;

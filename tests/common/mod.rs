@@ -117,6 +117,15 @@ pub fn region_copied_pages(result: &Value, index: u64, region: &str) -> u64 {
         .unwrap()
 }
 
+/// True (and says why) when a test needs root for exact page truth and does not have it.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("skipped {test}: exact page truth needs root");
+    true
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
