@@ -382,14 +382,7 @@ fn drop_exiting(snapshot: &mut Snapshot) {
         .processes
         .iter()
         .map(|p| p.pid)
-        .filter(|pid| {
-            procfs::process::Process::new(*pid)
-                .and_then(|p| p.stat())
-                .ok()
-                .as_ref()
-                .and_then(crate::follow::observe::observed_from_stat)
-                .is_none()
-        })
+        .filter(|pid| !still_running(*pid))
         .collect();
     if exiting.is_empty() {
         return;
@@ -405,18 +398,40 @@ fn drop_exiting(snapshot: &mut Snapshot) {
     }
 }
 
+/// Alive and not yet exiting (neither a zombie nor tearing its memory down).
+fn still_running(pid: i32) -> bool {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .ok()
+        .as_ref()
+        .and_then(crate::follow::observe::observed_from_stat)
+        .is_some()
+}
+
 fn add_footprint(snapshot: &mut Snapshot) -> FootprintCost {
     let began = Instant::now();
     let cpu = thread_cpu();
-    let live: Vec<i32> = snapshot
+    let mut live: Vec<i32> = snapshot
         .processes
         .iter()
         .filter(|p| !p.missing)
         .map(|p| p.pid)
         .collect();
-    if let Ok(footprint) = pagemap::tree_unique_footprint(&live)
-        && footprint.exact
-    {
+    // A process that exits while its pagemap is read fails the whole read: read again without
+    // it (its private pages are gone; what it shared is still counted in the others).
+    let footprint = loop {
+        match pagemap::tree_unique_footprint(&live) {
+            Ok(footprint) => break Some(footprint),
+            Err(_) => {
+                let before = live.len();
+                live.retain(|pid| still_running(*pid));
+                if live.len() == before || live.is_empty() {
+                    break None;
+                }
+            }
+        }
+    };
+    if let Some(footprint) = footprint.filter(|f| f.exact) {
         let tree = &mut snapshot.tree;
         tree.unique_bytes = footprint.unique_bytes;
         tree.overcount_factor = tree
