@@ -139,7 +139,7 @@ fn main() {
     }))
     .collect();
     let mut measurement = TreeMeasurement::default();
-    let _ = measurement.measure_members(&members); // warm the caches
+    let _ = measurement.measure_members(&members, None); // warm the caches
     // Interleaved, round by round, so that the machine's drift hits both alike.
     let (mut floors, mut passes, mut ratios, mut polls) = (vec![], vec![], vec![], vec![]);
     let (mut footprints, mut footprint_ratios) = (vec![], vec![]);
@@ -149,7 +149,7 @@ fn main() {
         floor(&pids);
         let raw = began.elapsed().as_secs_f64() * 1e3;
         let began = Instant::now();
-        measurement.measure_members(&members).unwrap();
+        measurement.measure_members(&members, None).unwrap();
         let pass = began.elapsed().as_secs_f64() * 1e3;
         let began = Instant::now();
         let footprint = tree_unique_footprint(&pids).unwrap();

@@ -17,6 +17,7 @@ use crate::kernel::pagemap::{self, TruthMethod};
 use crate::kernel::tree::direct_children;
 use crate::measure::cputime::thread_cpu;
 use crate::measure::sampler::{Sampler, rollup_sample};
+use crate::measure::sightings::Sightings;
 use crate::measure::snapshot::{Snapshot, TreeMeasurement};
 use crate::result::run::{PassesFact, PhaseMarker, ProcessKind, RunPhase, RunProcess};
 use crate::result::{Phase, Timeline};
@@ -37,6 +38,8 @@ pub struct Follower {
     peak: Option<Peak>,
     /// The pass with the largest ΣPSS, over every pass: the tree at its peak.
     pss_peak: Option<(u64, u64)>,
+    /// Parents' frames at their children's first sightings.
+    sightings: Sightings,
 }
 
 /// The largest footprint of the tree so far.
@@ -112,6 +115,7 @@ impl Follower {
             passes: PassLog::default(),
             peak: None,
             pss_peak: None,
+            sightings: Sightings::default(),
         }
     }
 
@@ -182,9 +186,11 @@ impl Follower {
             if let Some(pass_id) = gone.last_pass {
                 self.passes.mark_last_of(pass_id, gone.pid);
             }
+            self.sightings.forget(gone.pid);
         }
         if !change.new.is_empty() {
             self.schedule.saw_new_process();
+            self.capture_parents_of(&change.new);
         }
         if !self.attached {
             self.reap_orphans();
@@ -192,6 +198,26 @@ impl Follower {
         self.schedule
             .polled(began.elapsed(), thread_cpu().saturating_sub(cpu));
         change
+    }
+
+    /// Captures the frames of the parents of `new` copy-on-write children as they are at this
+    /// first sighting, once per parent: a page the parent rewrites later is then told from the
+    /// child's copies. Frame numbers only (the exclusive bit cannot tell them apart).
+    fn capture_parents_of(&mut self, new: &[i32]) {
+        if self.method != Some(TruthMethod::Pfn) {
+            return;
+        }
+        let mut by_parent: std::collections::BTreeMap<i32, Vec<i32>> = Default::default();
+        for member in self.tree.members() {
+            if let Some(parent) = member.compare_with
+                && new.contains(&member.pid)
+            {
+                by_parent.entry(parent).or_default().push(member.pid);
+            }
+        }
+        for (parent, children) in by_parent {
+            self.sightings.capture(parent, &children);
+        }
     }
 
     /// Reaps orphans re-parented to memlab that have exited (the command is reaped by its
@@ -228,7 +254,9 @@ impl Follower {
         let sighting = reason == PassReason::Due { sighting: true };
         let began = Instant::now();
         let cpu = thread_cpu();
-        let mut snapshot = self.measurement.measure_members(&members)?;
+        let mut snapshot = self
+            .measurement
+            .measure_members(&members, Some(&self.sightings))?;
         drop_exiting(&mut snapshot);
         let took = began.elapsed();
         let cpu = thread_cpu().saturating_sub(cpu);
@@ -359,7 +387,11 @@ impl Follower {
             records::records(self.tree.records(), self.tree.root_kind(), &named.names);
         records::settle_roles(&processes, &mut phases, timeline);
         records::add_sampled_peaks(&mut processes, timeline);
-        let passes = self.schedule.fact(self.method, phases.len(), dropped);
+        let mut passes = self.schedule.fact(self.method, phases.len(), dropped);
+        let captures = self.sightings.cost();
+        passes.sighting_captures = captures.captures;
+        passes.max_sighting_capture_ms = captures.max.as_secs_f64() * 1e3;
+        passes.sighting_frames_peak_bytes = captures.peak_heap_bytes as u64;
         Followed {
             phases,
             before_end_phase: before_end.and_then(|id| named.names.get(&id).cloned()),

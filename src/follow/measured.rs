@@ -64,6 +64,9 @@ pub fn child_figures(process: &ProcessSnapshot, time_s: f64) -> Option<Figures> 
         private_bytes: bytes.private_bytes,
         shared_bytes: page_truth.map(|t| t.total.shared_bytes(t.page_size_bytes)),
         child_only_bytes: page_truth.map(|t| t.total.child_only_bytes(t.page_size_bytes)),
+        rewritten_by_parent_bytes: page_truth
+            .filter(|t| t.against_sighting)
+            .map(|t| t.total.rewritten_by_parent_bytes(t.page_size_bytes)),
         method: bytes.source,
         exact: bytes.source.exact(),
     })

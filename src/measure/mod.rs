@@ -7,4 +7,5 @@ pub mod cputime;
 pub mod guard;
 pub mod preflight;
 pub mod sampler;
+pub mod sightings;
 pub mod snapshot;

@@ -12,6 +12,7 @@ use crate::kernel::pagemap::{
 };
 use crate::kernel::rollup::{Rollup, read_rollup};
 use crate::kernel::tree::{descendants, parent_of};
+use crate::measure::sightings::{ChildCaptures, Sightings};
 use crate::result::census::{ChildCensus, PythonCensus, RegionTypes, merge_types};
 use crate::result::{PageTruth, ProcessSnapshot, Region, Role, TreeTotals};
 
@@ -62,18 +63,21 @@ impl TreeMeasurement {
         }
     }
 
-    /// Page truth of `children` against `parent`, with the census when asked for.
+    /// Page truth of `children` against `parent` (against its frames at their first
+    /// sightings when `sightings` has them), with the census when asked for.
     fn compare(
         &self,
         parent: i32,
         children: &[i32],
         declared: &[DeclaredRegion],
         method: TruthMethod,
+        sightings: Option<&Sightings>,
     ) -> Result<Vec<Result<PageTruth, PageTruthError>>, PageTruthError> {
+        let captures = sightings.and_then(|s| s.for_children(parent, children));
         let options = CompareOptions {
             method: Some(method),
             page_lists: self.census,
-            at_sighting: None,
+            at_sighting: captures.as_ref().map(ChildCaptures::at_sighting),
         };
         let compared = pagemap::compare_children_with(parent, children, declared, &options)?;
         Ok(compared
@@ -136,8 +140,13 @@ impl TreeMeasurement {
     /// ([`pagemap::tree_unique_footprint`]). Unlike [`TreeMeasurement::measure`], a process that
     /// cannot be read (it vanished, or memlab may not read it: a setuid program in an arbitrary
     /// command's tree) is marked missing or left without page truth instead of failing the
-    /// measurement.
-    pub fn measure_members(&mut self, members: &[Member]) -> anyhow::Result<Snapshot> {
+    /// measurement. With `sightings`, each child is compared with its parent's frames at its
+    /// first sighting: pages the parent rewrote since are not counted as the child's copies.
+    pub fn measure_members(
+        &mut self,
+        members: &[Member],
+        sightings: Option<&Sightings>,
+    ) -> anyhow::Result<Snapshot> {
         let mut processes = Vec::with_capacity(members.len());
         for member in members {
             let rollup = read_rollup(member.pid).ok();
@@ -158,7 +167,7 @@ impl TreeMeasurement {
             }
             for (parent, indexes) in by_parent {
                 let pids: Vec<i32> = indexes.iter().map(|i| processes[*i].pid).collect();
-                let Ok(truths) = self.compare(parent, &pids, &[], method) else {
+                let Ok(truths) = self.compare(parent, &pids, &[], method, sightings) else {
                     continue;
                 };
                 for (index, truth) in indexes.into_iter().zip(truths) {
@@ -243,7 +252,7 @@ impl TreeMeasurement {
         for (ppid, indexes) in by_parent {
             let pids: Vec<i32> = indexes.iter().map(|i| processes[*i].pid).collect();
             let regions: &[DeclaredRegion] = if ppid == workload { &declared } else { &[] };
-            let truths = match self.compare(ppid, &pids, regions, method) {
+            let truths = match self.compare(ppid, &pids, regions, method, None) {
                 Ok(truths) => truths,
                 // The parent went away mid-read: these children are measured next phase.
                 Err(PageTruthError::Vanished { .. }) => continue,

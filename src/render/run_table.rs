@@ -165,6 +165,24 @@ fn tree_order(processes: &[RunProcess]) -> Vec<&RunProcess> {
     ordered
 }
 
+/// The pages each child's parent rewrote after the child was first seen: they differ from
+/// the parent's now, but are not the child's copies (and not in its copied figure).
+fn rewritten_line(children: &[&RunProcess]) -> Option<String> {
+    let rewritten: Vec<String> = children
+        .iter()
+        .filter_map(|p| {
+            let bytes = p.figures.as_ref()?.rewritten_by_parent_bytes?;
+            Some(format!("{} {}", label(p), format_bytes(bytes)))
+        })
+        .collect();
+    (!rewritten.is_empty()).then(|| {
+        format!(
+            "rewritten by the parent since each child was first seen (not counted as copied): {}",
+            rewritten.join(", ")
+        )
+    })
+}
+
 /// The table for a `run` result.
 pub fn render(result: &ScenarioResult) -> String {
     let mut out = String::new();
@@ -238,6 +256,17 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
             _ => ("-".into(), "-".into(), "-".into()),
         };
         let indent = "  ".repeat(process.depth);
+        // Pool workers and prefork servers' workers run their parent's command line: once.
+        let same_as_parent = process.parent_pid.is_some_and(|parent| {
+            processes
+                .iter()
+                .any(|p| p.pid == parent && p.command == process.command)
+        });
+        let command = if same_as_parent {
+            "(as parent)"
+        } else {
+            process.command.as_str()
+        };
         writeln!(
             out,
             "{:<9} {:>8} {:>8} {:>17} {:>11} {:>11} {:>11} {:>11} {:>11}  {indent}{}",
@@ -253,7 +282,7 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
             copied,
             shared,
             own,
-            process.command
+            command
         )?;
     }
     writeln!(out)?;
@@ -278,6 +307,14 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
                         " · unique {} · over-count ×{factor:.2} (ΣRSS / unique)",
                         format_bytes(unique)
                     )?;
+                    if factor < 1.0 {
+                        // Not a contradiction: two readings of a tree that was changing.
+                        write!(
+                            tree,
+                            " (below 1: the unique footprint is read just after the rollups, \
+                             and the tree grew in between)"
+                        )?;
+                    }
                     writeln!(out, "{tree}")?;
                     writeln!(
                         out,
@@ -331,6 +368,9 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
             largest.pid
         )?;
         writeln!(out, "{line}")?;
+        if let Some(line) = rewritten_line(&children) {
+            writeln!(out, "{line}")?;
+        }
     }
     let checks = &body.checks;
     if !checks.is_empty() {

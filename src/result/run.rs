@@ -204,6 +204,12 @@ pub struct Figures {
     pub shared_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_only_bytes: Option<u64>,
+    /// Pages the parent rewrote after the child's first sighting while the child kept the
+    /// frame they had then: they differ from the parent's now, but the child copied nothing
+    /// (they are not in `copied_bytes`). Known with frame numbers only, when the parent's
+    /// frames were captured at the sighting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewritten_by_parent_bytes: Option<u64>,
     /// `page-truth-pfn`, `page-truth-exclusive-bit` or `private-dirty-growth`.
     pub method: FigureSource,
     pub exact: bool,
@@ -316,6 +322,15 @@ pub struct PassesFact {
     pub phases_dropped: usize,
     /// `pfn` (exact), `exclusive-bit` (approximate) or `none`.
     pub method: String,
+    /// Captures of a parent's frames at its children's first sightings (PFN method only: what
+    /// tells the child's copies from the parent's rewrites), what one cost at most, and the
+    /// most memory they held at once.
+    #[serde(default)]
+    pub sighting_captures: u64,
+    #[serde(default)]
+    pub max_sighting_capture_ms: f64,
+    #[serde(default)]
+    pub sighting_frames_peak_bytes: u64,
 }
 
 /// A process that broke a check.

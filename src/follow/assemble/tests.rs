@@ -44,6 +44,7 @@ fn child(pid: i32, index: usize, copied_bytes: u64, method: FigureSource) -> Run
             private_bytes: copied_bytes + MIB,
             shared_bytes: None,
             child_only_bytes: None,
+            rewritten_by_parent_bytes: None,
             method,
             exact: method.exact(),
         }),

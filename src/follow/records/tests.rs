@@ -48,6 +48,7 @@ fn figures(copied_bytes: u64) -> Figures {
         private_bytes: copied_bytes,
         shared_bytes: None,
         child_only_bytes: None,
+        rewritten_by_parent_bytes: None,
         method: FigureSource::PrivateDirtyGrowth,
         exact: false,
     }
