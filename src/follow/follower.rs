@@ -392,6 +392,11 @@ impl Follower {
         passes.sighting_captures = captures.captures;
         passes.max_sighting_capture_ms = captures.max.as_secs_f64() * 1e3;
         passes.sighting_frames_peak_bytes = captures.peak_heap_bytes as u64;
+        passes.memlab_peak_rss_bytes = procfs::process::Process::myself()
+            .and_then(|me| me.status())
+            .ok()
+            .and_then(|status| status.vmhwm)
+            .map(|kib| kib * 1024);
         Followed {
             phases,
             before_end_phase: before_end.and_then(|id| named.names.get(&id).cloned()),

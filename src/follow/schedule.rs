@@ -204,6 +204,7 @@ impl Schedule {
             sighting_captures: 0,
             max_sighting_capture_ms: 0.0,
             sighting_frames_peak_bytes: 0,
+            memlab_peak_rss_bytes: None,
         }
     }
 }

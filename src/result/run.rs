@@ -331,6 +331,9 @@ pub struct PassesFact {
     pub max_sighting_capture_ms: f64,
     #[serde(default)]
     pub sighting_frames_peak_bytes: u64,
+    /// memlab's own peak resident memory (VmHWM) when it stopped following.
+    #[serde(default)]
+    pub memlab_peak_rss_bytes: Option<u64>,
 }
 
 /// A process that broke a check.
