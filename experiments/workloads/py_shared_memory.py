@@ -4,10 +4,12 @@ writes and no child holds a private copy.
 
 `SharedMemory(create=True, size=--size)` is a file in /dev/shm mapped MAP_SHARED (memlab counts it
 through RssShmem); the array is `np.ndarray(..., buffer=shm.buf)`. Each child opens it by name
-(`SharedMemory(name=...)`, a second mapping of the same pages), reads all of it and writes
-`1000 + i` over its slice. The parent unlinks the name as soon as every child has attached (the
-mappings stay valid), so /dev/shm is clean from then on even if the tree is killed; a segment
-left by a killed earlier run (named after its dead workload's pid) is removed at start.
+(`SharedMemory(name=...)`, a second mapping of the same pages) and writes `1000 + i` over its slice
+through it; it reads all of it through the mapping it inherited at the parent's address, where
+memlab's page truth compares its pages with the parent's (the declared region). The parent unlinks
+the name as soon as every child has attached (the mappings stay valid), so /dev/shm is clean from
+then on even if the tree is killed; a segment left by a killed earlier run (named after its dead
+workload's pid) is removed at start.
 """
 import glob
 import multiprocessing
@@ -44,7 +46,7 @@ def slices(n, children):
     return [(bounds[i], bounds[i + 1]) for i in range(children)]
 
 
-def worker(i, name, n, my_slice, attached, start_line, finish_line):
+def worker(i, name, n, inherited, my_slice, attached, start_line, finish_line):
     die_with_parent()
     import numpy as np
     shm = shared_memory.SharedMemory(name=name)  # attach by name: a second mapping
@@ -52,8 +54,8 @@ def worker(i, name, n, my_slice, attached, start_line, finish_line):
     # keeps a set of names, so it is one entry, dropped by the parent's unlink().)
     attached.arrive()
     start_line.arrive_and_wait()
+    np.frombuffer(inherited, dtype=np.float64, count=n).sum()  # reads all of it, inherited
     a = np.ndarray((n,), dtype=np.float64, buffer=shm.buf)
-    a.sum()  # reads all of it
     start, end = my_slice
     a[start:end] = STAMP + i  # writes every page of its slice
     del a
@@ -83,7 +85,7 @@ def body(w):
 
         attached, start_line, finish_line = Checkpoint(ctx), Checkpoint(ctx), Checkpoint(ctx)
         parts = slices(n, w.children)
-        procs = [ctx.Process(target=worker, args=(i, name, n, parts[i], attached, start_line, finish_line))
+        procs = [ctx.Process(target=worker, args=(i, name, n, shm.buf, parts[i], attached, start_line, finish_line))
                  for i in range(w.children)]
         for proc in procs:
             proc.start()

@@ -8,8 +8,8 @@ use procfs::process::{MemoryPageFlags, PageInfo, Process};
 use super::probe::probe_own_page;
 use super::reader::PagemapReader;
 use super::regions::{
-    DeclaredPages, MappingKind, has_pmd_mapped_private_writable, is_private, is_private_writable,
-    live_maps, merge_ranges, page_range,
+    DeclaredPages, ExaminedPages, examined_pages, has_pmd_mapped_examined, live_maps, merge_ranges,
+    parent_pages,
 };
 use super::tally::{PageListSink, PageRunLists, RegionTally};
 use super::{
@@ -24,7 +24,7 @@ use super::{
 /// Larger chunks were not faster.
 pub(super) const CHUNK_PAGES: usize = 1 << 12;
 
-/// Stand-in for a parent page at an address the parent has no private mapping for.
+/// Stand-in for a parent page at an address the parent has no mapping compared for.
 const ABSENT: PageInfo = PageInfo::MemoryPage(MemoryPageFlags::empty());
 
 /// Page truth for one child of `parent_pid`, with the best available method.
@@ -142,8 +142,9 @@ fn truths_only(
         .collect())
 }
 
-/// Walks the union of the children's private writable mappings in address
-/// order, one chunk at a time, so the parent's entries are read only once.
+/// Walks the union of the children's examined pages (private writable mappings, and
+/// declared parts of shared ones) in address order, one chunk at a time, so the parent's
+/// entries are read only once.
 fn scan_children<L: PageListSink>(
     parent_pid: i32,
     child_pids: &[i32],
@@ -155,11 +156,7 @@ fn scan_children<L: PageListSink>(
     let regions = DeclaredPages::new(declared, page_size);
 
     let parent = Process::new(parent_pid).map_err(on_pid(parent_pid))?;
-    let parent_ranges: Vec<Range<usize>> = live_maps(parent_pid, &parent)?
-        .iter()
-        .filter(|m| is_private(m))
-        .map(|m| page_range(m, page_size))
-        .collect();
+    let parent_ranges = parent_pages(&live_maps(parent_pid, &parent)?, page_size, &regions);
     let parent_pagemap = PagemapReader::open(parent_pid, &parent)?;
 
     let mut scans: Vec<Result<ChildScan<L>, PageTruthError>> = child_pids
@@ -220,12 +217,12 @@ fn scan_children<L: PageListSink>(
         .collect())
 }
 
-/// A child's private writable mappings, its pagemap, and running counts.
+/// A child's examined pages, its pagemap, and running counts.
 struct ChildScan<L> {
     pid: i32,
     process: Process,
     pagemap: PagemapReader,
-    mappings: Vec<(Range<usize>, MappingKind)>,
+    mappings: Vec<ExaminedPages>,
     /// Mappings before this index end before the current chunk.
     next_mapping: usize,
     /// The capture of the parent's frames this child is judged by, if any.
@@ -241,11 +238,7 @@ impl<L: PageListSink> ChildScan<L> {
         regions: &DeclaredPages,
     ) -> Result<Self, PageTruthError> {
         let process = Process::new(pid).map_err(on_pid(pid))?;
-        let mappings = live_maps(pid, &process)?
-            .iter()
-            .filter(|m| is_private_writable(m))
-            .map(|m| (page_range(m, page_size), MappingKind::of(m)))
-            .collect();
+        let mappings = examined_pages(&live_maps(pid, &process)?, page_size, regions);
         let pagemap = PagemapReader::open(pid, &process)?;
         Ok(ChildScan {
             pid,
@@ -274,11 +267,12 @@ impl<L: PageListSink> ChildScan<L> {
         while self
             .mappings
             .get(self.next_mapping)
-            .is_some_and(|(pages, _)| pages.end <= chunk.start)
+            .is_some_and(|examined| examined.pages.end <= chunk.start)
         {
             self.next_mapping += 1;
         }
-        for (pages, kind) in &self.mappings[self.next_mapping..] {
+        for examined in &self.mappings[self.next_mapping..] {
+            let pages = &examined.pages;
             if pages.start >= chunk.end {
                 break;
             }
@@ -287,12 +281,18 @@ impl<L: PageListSink> ChildScan<L> {
             child.resize(overlap.len(), ABSENT);
             self.pagemap.read_into(overlap.start, child)?;
             let in_parent = overlap.start - chunk.start..overlap.end - chunk.start;
+            // Captures hold the parent's private writable mappings only: in a shared mapping
+            // a frame differing from the parent's counts as copied (one side maps something
+            // else there), as without captures.
+            let at_sighting = parent_at_sighting
+                .filter(|_| !examined.in_shared_mapping)
+                .map(|frames| &frames[in_parent.clone()]);
             self.tally.add_pages(
                 overlap,
-                *kind,
+                examined.kind,
                 child,
-                &parent[in_parent.clone()],
-                parent_at_sighting.map(|frames| &frames[in_parent]),
+                &parent[in_parent],
+                at_sighting,
                 method,
                 regions,
             );
@@ -308,7 +308,9 @@ impl<L: PageListSink> ChildScan<L> {
     ) -> Result<ChildComparison, PageTruthError> {
         let thp_caveat = match method {
             TruthMethod::Pfn => false,
-            TruthMethod::ExclusiveBit => has_pmd_mapped_private_writable(self.pid, &self.process)?,
+            TruthMethod::ExclusiveBit => {
+                has_pmd_mapped_examined(self.pid, &self.process, page_size, regions)?
+            }
         };
         let (total, regions, page_lists) = self.tally.into_regions(regions, page_size);
         let truth = ChildTruth {
@@ -324,8 +326,8 @@ impl<L: PageListSink> ChildScan<L> {
     }
 }
 
-/// Fills `entries` with the parent's pagemap over `chunk`, reading only where
-/// the parent has a private mapping; elsewhere the parent counts as absent.
+/// Fills `entries` with the parent's pagemap over `chunk`, reading only in
+/// `parent_ranges` (see [`parent_pages`]); elsewhere the parent counts as absent.
 fn read_parent_chunk(
     entries: &mut Vec<PageInfo>,
     chunk: Range<usize>,
@@ -348,13 +350,13 @@ fn read_parent_chunk(
     Ok(())
 }
 
-/// Sorted, merged page ranges covering every mapping of the readable children.
+/// Sorted, merged page ranges covering every examined page of the readable children.
 fn union_of_child_ranges<L>(scans: &[Result<ChildScan<L>, PageTruthError>]) -> Vec<Range<usize>> {
     merge_ranges(
         scans
             .iter()
             .flatten()
-            .flat_map(|scan| scan.mappings.iter().map(|(pages, _)| pages.clone()))
+            .flat_map(|scan| scan.mappings.iter().map(|examined| examined.pages.clone()))
             .collect(),
     )
 }

@@ -9,10 +9,11 @@
 //! How the pieces fit:
 //! - `probe` reads one page of our own to learn what pagemap shows us (PFNs, the
 //!   exclusive bit) and so which [`TruthMethod`] is available.
-//! - `regions` selects the mappings to examine and maps declared regions and
+//! - `regions` selects the pages to examine (private writable mappings, and the parts of
+//!   MAP_SHARED mappings that declared regions cover) and maps declared regions and
 //!   mapping kinds (heap, stack, anon, file, other) to page slots.
 //! - `reader` reads pagemap entries, one large `pread` per batch, decoded by procfs.
-//! - `compare` walks the children's private writable mappings chunk by chunk, reads the
+//! - `compare` walks the children's examined pages chunk by chunk, reads the
 //!   parent's and each child's pagemap entries over the chunk and hands the pairs to
 //! - `tally`, the pure part: it classifies each (child entry, parent entry) pair into
 //!   [`PageCounts`] per region.
@@ -141,6 +142,9 @@ pub enum TruthMethod {
     /// third process (e.g. a grandchild), the zero page after a parent write,
     /// and PMD-mapped THPs, for which pagemap repeats the first subpage's bit
     /// over all 512 entries (seen on 6.18; flagged by `thp_caveat`).
+    /// In a declared region in a MAP_SHARED mapping a page both map is mapped at least
+    /// twice, so never exclusive: shared, as with PFNs; other memory the child mapped there
+    /// is exclusive (copied) unless a third process maps it too.
     ExclusiveBit,
 }
 
@@ -155,7 +159,9 @@ pub struct RegionTruth {
     pub counts: PageCounts,
 }
 
-/// Page truth for one child over its private writable mappings.
+/// Page truth for one child over its private writable mappings, and over the declared
+/// regions that lie in its MAP_SHARED mappings (undeclared shared mappings are not examined).
+/// A declared region's pages count in the region's row wherever they lie, and in `total`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ChildTruth {
     /// True only for the PFN method.

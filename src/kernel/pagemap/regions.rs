@@ -1,5 +1,11 @@
 //! Which mappings are examined, and which counts a page goes to: the declared
 //! region holding it, else the kind of its mapping.
+//!
+//! A child's private writable mappings are examined whole: that is where copy-on-write
+//! happens. Its MAP_SHARED mappings are examined only where declared regions cover them:
+//! data a workload put in shared memory on purpose (a write there copies nothing, and a
+//! different frame means the child maps something else at that address). Undeclared shared
+//! mappings (libraries' shared memory, IPC segments) stay out of page truth.
 
 use std::ops::Range;
 
@@ -89,6 +95,17 @@ impl DeclaredPages {
         }
     }
 
+    /// The parts of `pages` some declared region covers: sorted, merged.
+    pub(super) fn covered_parts(&self, pages: Range<usize>) -> Vec<Range<usize>> {
+        merge_ranges(
+            self.ranges
+                .iter()
+                .map(|(range, _)| range.start.max(pages.start)..range.end.min(pages.end))
+                .filter(|part| !part.is_empty())
+                .collect(),
+        )
+    }
+
     /// Splits `pages` where declared regions begin or end and calls `f` with
     /// each piece and the slot of the declared region covering it, if any.
     pub(super) fn for_each_segment(
@@ -160,13 +177,89 @@ pub(super) fn is_private(map: &MemoryMap) -> bool {
     map.perms.contains(MMPermissions::PRIVATE) && !is_kernel_special(map)
 }
 
-/// True if any private writable mapping has PMD-mapped (THP) pages.
-pub(super) fn has_pmd_mapped_private_writable(
+/// A MAP_SHARED mapping (smaps shows `s` for it, `p` for a private one).
+pub(super) fn is_shared(map: &MemoryMap) -> bool {
+    map.perms.contains(MMPermissions::SHARED) && !is_kernel_special(map)
+}
+
+/// A run of a child's pages that page truth compares with its parent's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ExaminedPages {
+    pub(super) pages: Range<usize>,
+    /// Where the pages go when no declared region holds them (never the case in a shared
+    /// mapping, of which only declared parts are examined).
+    pub(super) kind: MappingKind,
+    /// The pages lie in a MAP_SHARED mapping.
+    pub(super) in_shared_mapping: bool,
+}
+
+/// The pages of a child's `maps` that are compared, in address order: every private
+/// writable mapping whole, and the parts of shared mappings that declared regions cover.
+pub(super) fn examined_pages(
+    maps: &[MemoryMap],
+    page_size: u64,
+    regions: &DeclaredPages,
+) -> Vec<ExaminedPages> {
+    let mut examined = Vec::new();
+    for map in maps {
+        let pages = page_range(map, page_size);
+        let kind = MappingKind::of(map);
+        if is_private_writable(map) {
+            examined.push(ExaminedPages {
+                pages,
+                kind,
+                in_shared_mapping: false,
+            });
+        } else if is_shared(map) {
+            examined.extend(
+                regions
+                    .covered_parts(pages)
+                    .into_iter()
+                    .map(|pages| ExaminedPages {
+                        pages,
+                        kind,
+                        in_shared_mapping: true,
+                    }),
+            );
+        }
+    }
+    examined
+}
+
+/// The pages of a parent's `maps` its children are compared with, in address order: every
+/// private mapping (writable or not: the parent may have write-protected data since the
+/// fork), and the parts of shared mappings that declared regions cover. Elsewhere the
+/// parent counts as having no page.
+pub(super) fn parent_pages(
+    maps: &[MemoryMap],
+    page_size: u64,
+    regions: &DeclaredPages,
+) -> Vec<Range<usize>> {
+    let mut pages = Vec::new();
+    for map in maps {
+        let range = page_range(map, page_size);
+        if is_private(map) {
+            pages.push(range);
+        } else if is_shared(map) {
+            pages.extend(regions.covered_parts(range));
+        }
+    }
+    pages
+}
+
+/// True if any mapping [`examined_pages`] examines has PMD-mapped (THP) pages.
+pub(super) fn has_pmd_mapped_examined(
     pid: i32,
     process: &Process,
+    page_size: u64,
+    regions: &DeclaredPages,
 ) -> Result<bool, PageTruthError> {
     let smaps = process.smaps().map_err(on_pid(pid))?;
-    Ok(smaps.iter().filter(|m| is_private_writable(m)).any(|m| {
+    let examined = |map: &MemoryMap| {
+        is_private_writable(map)
+            || (is_shared(map) && !regions.covered_parts(page_range(map, page_size)).is_empty())
+    };
+    Ok(smaps.iter().filter(|m| examined(m)).any(|m| {
         PMD_MAPPED_KEYS
             .iter()
             .any(|key| m.extension.map.get(*key).is_some_and(|&bytes| bytes > 0))

@@ -223,7 +223,8 @@ pub fn median_copied_fraction(
 enum RegionFound {
     /// Found, or not measured per region (estimates): judge the claim.
     Judgeable(Option<String>),
-    /// The region holds no page of the parent: a rule over it would judge nothing.
+    /// The region holds no page of the parent, or no child maps a page of it: a rule over it
+    /// would judge nothing.
     Empty(String),
 }
 
@@ -235,8 +236,22 @@ fn declared_bytes(result: &ScenarioResult, region: &str) -> Option<u64> {
         .map(|r| r.end.saturating_sub(r.start))
 }
 
-/// Checks the region's pages against its declared size: empty is never judged; less than half
-/// of the declared size is judged with a note saying so.
+/// Per measured child at the summary phase, the pages of `region` it maps at the region's
+/// addresses (page truth only).
+fn region_child_pages(e: &Evidence, region: &str) -> Vec<u64> {
+    let Some(phase) = e.result.phase(&e.result.summary.phase) else {
+        return Vec::new();
+    };
+    crate::result::figures::measured_children(phase)
+        .iter()
+        .filter_map(|child| child.page_truth.as_ref()?.declared_region(region))
+        .map(|found| found.counts.child_present_pages())
+        .collect()
+}
+
+/// Checks the region's pages against its declared size: empty is never judged, nor a region
+/// no child maps a page of (a shared mapping the children reach through mappings of their
+/// own, at other addresses); less than half of the declared size is judged with a note.
 fn region_found(e: &Evidence, region: &str) -> RegionFound {
     let found: Vec<u64> = e
         .children
@@ -254,6 +269,13 @@ fn region_found(e: &Evidence, region: &str) -> RegionFound {
         return RegionFound::Empty(format!(
             "the declared region '{region}'{declared_text} holds no page of the parent: \
              nothing was measured there"
+        ));
+    }
+    let child_pages = region_child_pages(e, region);
+    if !child_pages.is_empty() && child_pages.iter().all(|&pages| pages == 0) {
+        return RegionFound::Empty(format!(
+            "no child maps a page of the declared region '{region}' at its addresses              ({} there in the parent): nothing of the children was measured there",
+            crate::units::format_bytes(smallest)
         ));
     }
     match declared {
@@ -506,6 +528,35 @@ mod tests {
             judged(&claims),
             [("array-write/data-shared", Verdict::NotJudged)]
         );
+    }
+
+    #[test]
+    fn region_rules_over_a_region_no_child_maps_are_not_judged() {
+        // The parent's pages are all there; the children map none of them at these addresses
+        // (they reach the memory through mappings of their own).
+        let mut result = measured();
+        for process in result.phases.iter_mut().flat_map(|p| &mut p.processes) {
+            if let Some(truth) = process.page_truth.as_mut() {
+                for region in truth.regions.iter_mut().filter(|r| r.declared) {
+                    let parent_pages = region.counts.parent_present_pages();
+                    region.counts = crate::kernel::pagemap::PageCounts {
+                        parent_only_pages: parent_pages,
+                        ..Default::default()
+                    };
+                }
+            }
+        }
+        let e = Evidence::of(&result);
+        for claim in [
+            shared_claim(&e, "data", "s"),
+            copied_claim(&e, "data", "s"),
+            exact_pages_claim(&e, "data", "exact", "s"),
+        ] {
+            assert_eq!(claim.verdict, Verdict::NotJudged, "{claim:?}");
+            let note = claim.note.unwrap_or_default();
+            assert!(note.contains("no child maps a page"), "{note}");
+            assert!(note.contains("8.0 MiB there in the parent"), "{note}");
+        }
     }
 
     #[test]

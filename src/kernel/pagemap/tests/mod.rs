@@ -7,6 +7,7 @@ mod footprint;
 mod frames;
 mod lists;
 mod reader;
+mod shared;
 mod sighting;
 mod tally;
 
@@ -32,7 +33,7 @@ const HUGE_PAGE: usize = 2 << 20;
 const DATA_BYTES: usize = 64 << 20;
 const DATA_PAGES: u64 = (DATA_BYTES / PAGE) as u64;
 
-/// An anonymous private mapping, unmapped on drop.
+/// An anonymous mapping (private unless made with [`Region::shared`]), unmapped on drop.
 struct Region {
     ptr: *mut u8,
     len: usize,
@@ -60,7 +61,16 @@ impl Region {
         region
     }
 
+    /// `len` bytes of MAP_SHARED anonymous memory (shmem): a fork shares it, writes and all.
+    fn shared(len: usize) -> Region {
+        Region::map_with(len, 0, libc::MAP_SHARED)
+    }
+
     fn map(len: usize, align: usize) -> Region {
+        Region::map_with(len, align, libc::MAP_PRIVATE)
+    }
+
+    fn map_with(len: usize, align: usize, sharing: libc::c_int) -> Region {
         let padded = len + align;
         // SAFETY: fresh anonymous mapping; trimmed to the aligned part below.
         let raw = unsafe {
@@ -68,7 +78,7 @@ impl Region {
                 std::ptr::null_mut(),
                 padded,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                sharing | libc::MAP_ANONYMOUS,
                 -1,
                 0,
             )
