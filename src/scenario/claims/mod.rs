@@ -274,7 +274,8 @@ fn region_found(e: &Evidence, region: &str) -> RegionFound {
     let child_pages = region_child_pages(e, region);
     if !child_pages.is_empty() && child_pages.iter().all(|&pages| pages == 0) {
         return RegionFound::Empty(format!(
-            "no child maps a page of the declared region '{region}' at its addresses              ({} there in the parent): nothing of the children was measured there",
+            "no child maps a page of the declared region '{region}' at its addresses \
+             ({} there in the parent): nothing of the children was measured there",
             crate::units::format_bytes(smallest)
         ));
     }
