@@ -22,6 +22,9 @@
 //!   passes as `t-MSms`; beyond [`MAX_PHASES`], every other
 //!   unnamed pass is dropped (the per-process records keep each process's figures).
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
+//! - **Priority**: the scheduled passes and the sampler run at `SCHED_IDLE`, so that they take
+//!   the cores the tree leaves free; polls, marker passes and the last pass stay at normal
+//!   priority (signals, the command's exit and a program blocked at a checkpoint wait for them).
 //!
 //! The pieces, each unit-tested without processes where it is pure:
 //!
@@ -57,7 +60,9 @@ pub use assemble::{RunLimits, RunTarget};
 pub use ending::{GRACE, kill_everything_below_memlab};
 pub use outcome::{FollowOutcome, PeakFootprint};
 pub use phases::MAX_PHASES;
-pub use schedule::{FOOTPRINT_CPU_BUDGET, TRUTH_CPU_BUDGET};
+pub use schedule::{
+    FOOTPRINT_CPU_BUDGET, PASS_MAX_IDLE_WAIT, SIGHTING_MAX_IDLE_WAIT, TRUTH_CPU_BUDGET,
+};
 
 use std::os::fd::OwnedFd;
 use std::process::Child;
@@ -68,6 +73,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::measure::guard;
+use crate::measure::priority::IdleSection;
 use crate::measure::sampler::{Sampler, SamplerConfig};
 
 use ending::{CommandGuard, Ending};
@@ -158,7 +164,12 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let now = Instant::now();
+        let yielding = follower
+            .schedule()
+            .pass_due(now)
+            .then(|| yield_during_pass(root, attached, follower.schedule().sighting()));
         follower.pass_if_due(now, sampler.as_ref())?;
+        drop(yielding);
         if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {
             keeping = true;
             eprintln!("memlab run: {}", kept_line(&follower.alive_described()));
@@ -199,6 +210,30 @@ pub fn follow(
     let mut outcome = conclude(follower, sampler, &ending, started);
     outcome.markers = markers;
     Ok(outcome)
+}
+
+/// A scheduled pass runs at idle priority: it waits for a core the tree leaves free, at most
+/// [`PASS_MAX_IDLE_WAIT`] ([`SIGHTING_MAX_IDLE_WAIT`] for a sighting pass: a new process may
+/// live briefly), and no longer once memlab is interrupted or the command exited (the signal
+/// is forwarded and the exit noticed by the loop, after the pass). Passes that something waits
+/// for (a marker, the last look) stay at normal priority.
+fn yield_during_pass(root: i32, attached: bool, sighting: bool) -> IdleSection {
+    let max_wait = if sighting {
+        SIGHTING_MAX_IDLE_WAIT
+    } else {
+        PASS_MAX_IDLE_WAIT
+    };
+    IdleSection::enter(max_wait, move || {
+        guard::interrupted().is_some() || (!attached && exited(root))
+    })
+}
+
+/// Whether the command exited, without reaping it (its `Child` does, on the loop's thread).
+fn exited(pid: i32) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags)
+        .is_ok_and(|status| status != WaitStatus::StillAlive)
 }
 
 /// Sleeps until the next poll is due or something wakes the loop.

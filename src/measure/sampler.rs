@@ -2,6 +2,10 @@
 //! every process of the tree while the workload runs. `statm` (RSS only, a few microseconds) is
 //! read often; `smaps_rollup` (RSS, PSS, USS: a walk of every mapping) as often as its measured
 //! cost allows within a CPU budget. The protocol's events are kept as markers.
+//!
+//! The thread runs at `SCHED_IDLE` (when it may come back from it, see [`super::priority`]):
+//! it samples when the tree leaves a core free, and at normal priority once a sample is
+//! [`MAX_IDLE_WAIT`] late. Each sample carries the time it was really taken, not when it was due.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::priority::IdleWorker;
 use crate::kernel::rollup::read_memory_triple;
 use crate::kernel::tree::descendants;
 use crate::result::{
@@ -25,6 +30,9 @@ const MIN_ROLLUP_INTERVAL: Duration = Duration::from_millis(50);
 /// Beyond this many samples of a kind, every other one is dropped and the interval doubled, so
 /// a long run keeps memlab's own memory bounded.
 const MAX_SAMPLES_PER_KIND: usize = 2000;
+/// The thread samples at idle priority, and at normal priority once a sample is this late: a
+/// tree that keeps every core busy is still sampled, about this much less often.
+const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Copy)]
 pub struct SamplerConfig {
@@ -48,6 +56,9 @@ struct Shared {
     /// Full samples taken by the session at each phase, merged in at the end.
     phase_samples: Mutex<Vec<Sample>>,
     started: Instant,
+    /// The sampling thread's id once it went idle; stopping raises it back first, so that
+    /// stopping never waits for a free core.
+    idle_thread: Mutex<Option<i32>>,
 }
 
 /// A running sampler; [`Sampler::finish`] stops it and returns the timeline.
@@ -66,6 +77,7 @@ impl Sampler {
             events: Mutex::new(Vec::new()),
             phase_samples: Mutex::new(Vec::new()),
             started,
+            idle_thread: Mutex::new(None),
         });
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -115,6 +127,15 @@ impl Sampler {
 
     fn stop_thread(&mut self) -> Option<Timeline> {
         self.shared.stop.store(true, Ordering::SeqCst);
+        let idle_thread = self
+            .shared
+            .idle_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread_id) = idle_thread {
+            super::priority::raise_to_normal(thread_id);
+        }
         let mut timeline = self.thread.take()?.join().ok()?;
         timeline.events =
             std::mem::take(&mut *self.shared.events.lock().unwrap_or_else(|e| e.into_inner()));
@@ -178,7 +199,21 @@ fn thin(samples: &mut Vec<Sample>, kind: SampleKind) -> bool {
     true
 }
 
+/// Puts the sampling thread at idle priority, unless it is already being stopped. Under the lock
+/// stopping takes: either stopping sees the thread's id and raises it, or the thread sees the
+/// stop and stays at normal priority.
+fn go_idle(shared: &Shared) -> Option<IdleWorker> {
+    let mut idle_thread = shared.idle_thread.lock().unwrap_or_else(|e| e.into_inner());
+    if shared.stop.load(Ordering::SeqCst) {
+        return None;
+    }
+    let worker = IdleWorker::start(MAX_IDLE_WAIT)?;
+    *idle_thread = Some(super::priority::current_thread_id());
+    Some(worker)
+}
+
 fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Timeline {
+    let idle = go_idle(shared);
     let page_bytes = crate::kernel::page_size_bytes();
     let cpu_at_start = super::cputime::thread_cpu().as_secs_f64();
     let mut statm_interval = config.statm_interval;
@@ -272,6 +307,10 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             next_statm = began + statm_interval;
         }
         let wake = next_statm.min(next_rollup);
+        if let Some(idle) = &idle {
+            idle.done();
+            idle.due(wake);
+        }
         let now = Instant::now();
         if wake > now {
             // Short naps so that stopping is prompt.

@@ -1,0 +1,307 @@
+//! memlab's own measuring work yields to the measured program. With as many busy processes as
+//! cores, every cycle memlab takes is a cycle the program loses; a thread at `SCHED_IDLE` runs
+//! only when a core has nothing else to do (its weight is 3 against 1024 for a normal thread, and
+//! it never preempts one when it wakes), so its work moves to the moments the program leaves a
+//! core free.
+//!
+//! A starved thread measures late, or never, and holds up whatever waits for it. Hence:
+//! - work that something waits for (a signal to forward, the end of a run, a program blocked at
+//!   a checkpoint) stays at normal priority, or is raised back to it: [`IdleSection`] raises its
+//!   thread after a bounded wait, or at once when [`IdleSection::enter`]'s `hurry` says so;
+//! - a thread goes idle only when it can be raised back: leaving `SCHED_IDLE` needs
+//!   `CAP_SYS_NICE` (or an `RLIMIT_NICE` that allows nice 0), so without it memlab measures at
+//!   normal priority, as before.
+//!
+//! The policy applies within the thread's scheduling group: the measured command shares
+//! memlab's session (its autogroup) and cpu cgroup, so it is what the idle thread yields to. A
+//! process in another session or cpu cgroup (`--pid` of a daemon) competes with memlab's group
+//! as a whole, whatever the policy of memlab's threads.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often a section's watchdog asks whether to hurry (a signal arrived).
+const HURRY_CHECK: Duration = Duration::from_millis(10);
+
+thread_local! {
+    /// Whether the calling thread is inside an [`IdleSection`].
+    static IN_IDLE_SECTION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A thread's scheduling policy and its static priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Policy {
+    policy: libc::c_int,
+    priority: libc::c_int,
+}
+
+/// The kernel's id of the calling thread.
+pub fn current_thread_id() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// The calling thread's policy (0 names the calling thread, not the process).
+fn current_policy() -> Option<Policy> {
+    // SAFETY: sched_getscheduler and sched_getparam only read the thread's attributes into
+    // the param they are given.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    let mut param = libc::sched_param { sched_priority: 0 };
+    if policy < 0 || unsafe { libc::sched_getparam(0, &mut param) } != 0 {
+        return None;
+    }
+    Some(Policy {
+        policy,
+        priority: param.sched_priority,
+    })
+}
+
+fn set_policy(thread_id: i32, policy: Policy) -> bool {
+    let param = libc::sched_param {
+        sched_priority: policy.priority,
+    };
+    // SAFETY: sched_setscheduler reads the param it is given; a thread id that is gone fails
+    // with ESRCH.
+    unsafe { libc::sched_setscheduler(thread_id, policy.policy, &param) == 0 }
+}
+
+/// `SCHED_IDLE`. A process forked from an idle thread would inherit it (the reset-on-fork flag
+/// resets only real-time policies and negative nice values): idle threads never fork.
+const IDLE: Policy = Policy {
+    policy: libc::SCHED_IDLE,
+    priority: 0,
+};
+const NORMAL: Policy = Policy {
+    policy: libc::SCHED_OTHER,
+    priority: 0,
+};
+
+/// Whether a thread of this process may go idle and come back: tried once, on a thread of its
+/// own that ends with the attempt.
+pub fn idle_supported() -> bool {
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        std::thread::spawn(|| {
+            let Some(before) = current_policy() else {
+                return false;
+            };
+            set_policy(0, IDLE) && set_policy(0, before)
+        })
+        .join()
+        .unwrap_or(false)
+    })
+}
+
+/// Puts the calling thread at `SCHED_IDLE` for good (a background sampler). Returns false,
+/// changing nothing, when it could not be raised back ([`raise_to_normal`]).
+pub fn make_current_thread_idle() -> bool {
+    idle_supported() && set_policy(0, IDLE)
+}
+
+/// Raises thread `thread_id` of this process back to normal priority (before waiting for it).
+pub fn raise_to_normal(thread_id: i32) -> bool {
+    set_policy(thread_id, NORMAL)
+}
+
+/// Whether the calling thread is inside an [`IdleSection`] (its wall time then says little of
+/// what its work cost the program: most of it may be waiting for a free core).
+pub fn in_idle_section() -> bool {
+    IN_IDLE_SECTION.with(Cell::get)
+}
+
+/// The calling thread at `SCHED_IDLE` until dropped, raised back by a watchdog after
+/// `max_wait` or as soon as `hurry()` holds.
+pub struct IdleSection {
+    thread_id: i32,
+    previous: Option<Policy>,
+    /// Dropping the sender ends the watchdog.
+    watchdog: Option<(Sender<()>, JoinHandle<bool>)>,
+}
+
+impl IdleSection {
+    /// Enters the section; a no-op section when idle priority is not available.
+    pub fn enter(max_wait: Duration, hurry: impl Fn() -> bool + Send + 'static) -> IdleSection {
+        let thread_id = current_thread_id();
+        let previous = current_policy().filter(|_| idle_supported());
+        let Some(previous) = previous.filter(|p| *p != IDLE) else {
+            return IdleSection {
+                thread_id,
+                previous: None,
+                watchdog: None,
+            };
+        };
+        // Spawned before going idle: a thread inherits its creator's policy.
+        let (stop, stopped) = channel::<()>();
+        let deadline = Instant::now() + max_wait;
+        let watchdog = std::thread::Builder::new()
+            .name("memlab-idle-watchdog".into())
+            .spawn(move || {
+                // The section's thread goes idle first: raising it before would be undone.
+                if stopped.recv().is_err() {
+                    return false;
+                }
+                loop {
+                    let now = Instant::now();
+                    if now >= deadline || hurry() {
+                        return set_policy(thread_id, previous);
+                    }
+                    match stopped.recv_timeout(HURRY_CHECK.min(deadline - now)) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return false,
+                    }
+                }
+            });
+        let Ok(watchdog) = watchdog else {
+            // No watchdog, no idle: nothing would raise the thread again.
+            return IdleSection {
+                thread_id,
+                previous: None,
+                watchdog: None,
+            };
+        };
+        let idle = set_policy(0, IDLE);
+        IN_IDLE_SECTION.with(|flag| flag.set(idle));
+        let mut section = IdleSection {
+            thread_id,
+            previous: idle.then_some(previous),
+            watchdog: Some((stop, watchdog)),
+        };
+        match &section.watchdog {
+            // The watchdog starts watching.
+            Some((stop, _)) if idle && stop.send(()).is_ok() => {}
+            // Without idle (or without a watchdog to raise it), the section ends here.
+            _ => {
+                section.finish();
+            }
+        }
+        section
+    }
+
+    /// Whether the thread is (or was, before the watchdog raised it) at idle priority.
+    pub fn yielding(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// Leaves the section; true when the watchdog had to raise the thread (it waited
+    /// `max_wait` for a free core, or was told to hurry).
+    pub fn leave(mut self) -> bool {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> bool {
+        if let Some(previous) = self.previous.take() {
+            set_policy(self.thread_id, previous);
+            IN_IDLE_SECTION.with(|flag| flag.set(false));
+        }
+        match self.watchdog.take() {
+            Some((stop, watchdog)) => {
+                drop(stop);
+                watchdog.join().unwrap_or(false)
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for IdleSection {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A thread at idle priority for good, whose work is each due at a time: a watchdog raises it to
+/// normal priority when a piece of work has waited `max_wait` past its time for a free core, and
+/// the thread goes idle again once that piece is done. A sampler on a saturated machine thus
+/// samples about `max_wait` late instead of never.
+pub struct IdleWorker {
+    shared: Arc<WorkerShared>,
+    /// Dropping the sender ends the watchdog.
+    watchdog: Option<(Sender<()>, JoinHandle<()>)>,
+}
+
+struct WorkerShared {
+    origin: Instant,
+    /// When the next piece of work is due, in nanoseconds since `origin`; 0 while none is.
+    due_ns: AtomicU64,
+    /// The watchdog raised the thread.
+    raised: AtomicBool,
+}
+
+impl IdleWorker {
+    /// Puts the calling thread at idle priority under a watchdog; None, changing nothing, when
+    /// idle priority is not available.
+    pub fn start(max_wait: Duration) -> Option<IdleWorker> {
+        if !idle_supported() {
+            return None;
+        }
+        let thread_id = current_thread_id();
+        let previous = current_policy()?;
+        let shared = Arc::new(WorkerShared {
+            origin: Instant::now(),
+            due_ns: AtomicU64::new(0),
+            raised: AtomicBool::new(false),
+        });
+        let watched = Arc::clone(&shared);
+        let (stop, stopped) = channel::<()>();
+        // Spawned before going idle: a thread inherits its creator's policy.
+        let watchdog = std::thread::Builder::new()
+            .name("memlab-idle-watchdog".into())
+            .spawn(move || {
+                // Half the wait: a piece of work is raised between 1 and 1.5 `max_wait` late.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(max_wait / 2) {
+                    let due_ns = watched.due_ns.load(Ordering::SeqCst);
+                    let late = watched.origin.elapsed().as_nanos() as u64;
+                    if due_ns != 0
+                        && late > due_ns + max_wait.as_nanos() as u64
+                        && !watched.raised.load(Ordering::SeqCst)
+                        && set_policy(thread_id, previous)
+                    {
+                        watched.raised.store(true, Ordering::SeqCst);
+                    }
+                }
+            })
+            .ok()?;
+        if !set_policy(0, IDLE) {
+            drop(stop);
+            let _ = watchdog.join();
+            return None;
+        }
+        Some(IdleWorker {
+            shared,
+            watchdog: Some((stop, watchdog)),
+        })
+    }
+
+    /// The next piece of work is due at `at` (called before waiting for it).
+    pub fn due(&self, at: Instant) {
+        let due_ns = at.saturating_duration_since(self.shared.origin).as_nanos() as u64;
+        self.shared.due_ns.store(due_ns.max(1), Ordering::SeqCst);
+    }
+
+    /// A piece of work is done: the thread goes back to idle priority if it was raised. Returns
+    /// whether it had been raised.
+    pub fn done(&self) -> bool {
+        self.shared.due_ns.store(0, Ordering::SeqCst);
+        let raised = self.shared.raised.load(Ordering::SeqCst);
+        if raised && set_policy(0, IDLE) {
+            self.shared.raised.store(false, Ordering::SeqCst);
+        }
+        raised
+    }
+}
+
+impl Drop for IdleWorker {
+    fn drop(&mut self) {
+        if let Some((stop, watchdog)) = self.watchdog.take() {
+            drop(stop);
+            let _ = watchdog.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

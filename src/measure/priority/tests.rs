@@ -1,0 +1,109 @@
+use super::*;
+
+/// The calling thread's policy.
+fn policy_now() -> libc::c_int {
+    // SAFETY: sched_getscheduler only reads the calling thread's policy.
+    unsafe { libc::sched_getscheduler(0) }
+}
+
+#[test]
+fn an_idle_section_puts_its_thread_at_sched_idle_and_back() {
+    std::thread::spawn(|| {
+        assert_eq!(policy_now(), libc::SCHED_OTHER);
+        let section = IdleSection::enter(Duration::from_secs(600), || false);
+        if idle_supported() {
+            assert!(section.yielding());
+            assert!(in_idle_section());
+            assert_eq!(policy_now(), libc::SCHED_IDLE);
+        } else {
+            // Without the privilege to come back, memlab stays at normal priority.
+            assert!(!section.yielding());
+            assert_eq!(policy_now(), libc::SCHED_OTHER);
+        }
+        assert!(!section.leave(), "nothing asked the watchdog to raise it");
+        assert!(!in_idle_section());
+        assert_eq!(policy_now(), libc::SCHED_OTHER);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn the_watchdog_raises_a_section_told_to_hurry_and_one_that_waited_too_long() {
+    if !idle_supported() {
+        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+        return;
+    }
+    for (max_wait, hurry) in [(Duration::from_secs(600), true), (Duration::ZERO, false)] {
+        std::thread::spawn(move || {
+            let section = IdleSection::enter(max_wait, move || hurry);
+            assert!(section.yielding());
+            // The watchdog raises the thread from outside; wait for it to have done so.
+            let waited = Instant::now();
+            while policy_now() == libc::SCHED_IDLE {
+                assert!(waited.elapsed() < Duration::from_secs(30), "never raised");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(policy_now(), libc::SCHED_OTHER);
+            assert!(section.leave(), "the watchdog raised the thread");
+            assert_eq!(policy_now(), libc::SCHED_OTHER);
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_thread_made_idle_for_good_is_raised_by_another() {
+    if !idle_supported() {
+        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+        return;
+    }
+    let (ids, id) = std::sync::mpsc::channel();
+    let (raised, was_raised) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        assert!(make_current_thread_idle());
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        ids.send(current_thread_id()).unwrap();
+        was_raised.recv().unwrap();
+        policy_now()
+    });
+    let thread_id = id.recv().unwrap();
+    assert_ne!(thread_id, current_thread_id());
+    assert!(raise_to_normal(thread_id));
+    raised.send(()).unwrap();
+    assert_eq!(thread.join().unwrap(), libc::SCHED_OTHER);
+}
+
+#[test]
+fn an_idle_worker_late_for_its_work_is_raised_until_the_work_is_done() {
+    if !idle_supported() {
+        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+        return;
+    }
+    std::thread::spawn(|| {
+        let worker = IdleWorker::start(Duration::from_millis(20)).unwrap();
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        // Nothing due: the watchdog leaves the thread idle.
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        assert!(!worker.done());
+        // Work due now and not done: raised once it is 20 ms late.
+        worker.due(Instant::now());
+        let waited = Instant::now();
+        while policy_now() == libc::SCHED_IDLE {
+            assert!(waited.elapsed() < Duration::from_secs(30), "never raised");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(policy_now(), libc::SCHED_OTHER);
+        assert!(worker.done(), "it was raised");
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        // Work due far ahead is not late.
+        worker.due(Instant::now() + Duration::from_secs(600));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        assert!(!worker.done());
+    })
+    .join()
+    .unwrap();
+}
