@@ -22,9 +22,10 @@
 //!   passes as `t-MSms`; beyond [`MAX_PHASES`], every other
 //!   unnamed pass is dropped (the per-process records keep each process's figures).
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
-//! - **Priority**: the scheduled passes and the sampler run at `SCHED_IDLE`, so that they take
-//!   the cores the tree leaves free; polls, marker passes and the last pass stay at normal
-//!   priority (signals, the command's exit and a program blocked at a checkpoint wait for them).
+//! - **Priority**: the periodic passes and the sampler run at `SCHED_IDLE`, so that they take
+//!   the cores the tree leaves free; polls, sighting passes, marker passes and the last pass stay
+//!   at normal priority (short-lived workers, signals, the command's exit and a program blocked
+//!   at a checkpoint wait for them).
 //!
 //! The pieces, each unit-tested without processes where it is pure:
 //!
@@ -60,9 +61,7 @@ pub use assemble::{RunLimits, RunTarget};
 pub use ending::{GRACE, kill_everything_below_memlab};
 pub use outcome::{FollowOutcome, PeakFootprint};
 pub use phases::MAX_PHASES;
-pub use schedule::{
-    FOOTPRINT_CPU_BUDGET, PASS_MAX_IDLE_WAIT, SIGHTING_MAX_IDLE_WAIT, TRUTH_CPU_BUDGET,
-};
+pub use schedule::{FOOTPRINT_CPU_BUDGET, PASS_MAX_IDLE_WAIT, TRUTH_CPU_BUDGET};
 
 use std::os::fd::OwnedFd;
 use std::process::Child;
@@ -164,10 +163,9 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let now = Instant::now();
-        let yielding = follower
-            .schedule()
-            .pass_due(now)
-            .then(|| yield_during_pass(root, attached, follower.schedule().sighting()));
+        // A sighting pass stays at normal priority: it is what catches short-lived workers.
+        let yielding = (follower.schedule().pass_due(now) && !follower.schedule().sighting())
+            .then(|| yield_during_pass(root, attached));
         follower.pass_if_due(now, sampler.as_ref())?;
         drop(yielding);
         if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {
@@ -212,18 +210,13 @@ pub fn follow(
     Ok(outcome)
 }
 
-/// A scheduled pass runs at idle priority: it waits for a core the tree leaves free, at most
-/// [`PASS_MAX_IDLE_WAIT`] ([`SIGHTING_MAX_IDLE_WAIT`] for a sighting pass: a new process may
-/// live briefly), and no longer once memlab is interrupted or the command exited (the signal
-/// is forwarded and the exit noticed by the loop, after the pass). Passes that something waits
-/// for (a marker, the last look) stay at normal priority.
-fn yield_during_pass(root: i32, attached: bool, sighting: bool) -> IdleSection {
-    let max_wait = if sighting {
-        SIGHTING_MAX_IDLE_WAIT
-    } else {
-        PASS_MAX_IDLE_WAIT
-    };
-    IdleSection::enter(max_wait, move || {
+/// A periodic pass runs at idle priority: it waits for a core the tree leaves free, at most
+/// [`PASS_MAX_IDLE_WAIT`], and no longer once memlab is interrupted or the command exited (the
+/// signal is forwarded and the exit noticed by the loop, after the pass). Passes that something
+/// waits for (a marker, the last look) and sighting passes (a new process may live briefly: its
+/// first sighting must measure it) stay at normal priority.
+fn yield_during_pass(root: i32, attached: bool) -> IdleSection {
+    IdleSection::enter(PASS_MAX_IDLE_WAIT, move || {
         guard::interrupted().is_some() || (!attached && exited(root))
     })
 }

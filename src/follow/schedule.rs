@@ -26,9 +26,6 @@ pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
 /// raised to normal priority: a tree that keeps every core busy is still measured, about this
 /// late.
 pub const PASS_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
-/// The same for a sighting pass: a new process may live briefly (the example pools' workers
-/// live about a second), and its first sighting must still measure it.
-pub const SIGHTING_MAX_IDLE_WAIT: Duration = Duration::from_millis(200);
 
 /// What a pass or footprint cost the tree, for its budget: its wall time, or, when it ran at
 /// idle priority, its CPU time (the rest was waiting for a free core, which costs the tree
