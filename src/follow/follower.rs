@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
+use crate::follow::census::Censuses;
 use crate::follow::observe::{self, Discovery};
 use crate::follow::outcome::PeakFootprint;
 use crate::follow::phases::{Pass, PassLog};
@@ -37,6 +38,7 @@ pub struct Follower {
     peak: Option<Peak>,
     /// The pass with the largest ΣPSS, over every pass: the tree at its peak.
     pss_peak: Option<(u64, u64)>,
+    census: Censuses,
 }
 
 /// The largest footprint of the tree so far.
@@ -89,8 +91,15 @@ pub struct Followed {
 }
 
 impl Follower {
-    /// Follows the tree of `root`; the first pass is due at once.
-    pub fn new(started: Instant, root: i32, attached: bool, interval: Duration) -> Follower {
+    /// Follows the tree of `root`; the first pass is due at once. `census`: take the forked
+    /// CPython children's censuses.
+    pub fn new(
+        started: Instant,
+        root: i32,
+        attached: bool,
+        interval: Duration,
+        census: bool,
+    ) -> Follower {
         let method = pagemap::best_method().ok();
         let pfn = method == Some(TruthMethod::Pfn);
         Follower {
@@ -112,6 +121,7 @@ impl Follower {
             passes: PassLog::default(),
             peak: None,
             pss_peak: None,
+            census: Censuses::new(census, method),
         }
     }
 
@@ -128,6 +138,7 @@ impl Follower {
     /// are teardown passes, never the headline.
     pub fn begin_ending(&mut self) {
         self.passes.begin_ending();
+        self.census.stop();
     }
 
     /// The live processes other than the root.
@@ -241,6 +252,12 @@ impl Follower {
             || (new_pss_maximum && self.schedule.footprints()))
         .then(|| add_footprint(&mut snapshot));
         let id = self.passes.next_id();
+        self.census.take_due(
+            id,
+            began.duration_since(self.started).as_secs_f64(),
+            &snapshot,
+            &reason,
+        );
         let outcome = PassOutcome {
             id,
             began,
@@ -357,9 +374,11 @@ impl Follower {
         let mut phases = named.phases;
         let mut processes =
             records::records(self.tree.records(), self.tree.root_kind(), &named.names);
+        self.census.attach(&mut processes, &named.names);
         records::settle_roles(&processes, &mut phases, timeline);
         records::add_sampled_peaks(&mut processes, timeline);
-        let passes = self.schedule.fact(self.method, phases.len(), dropped);
+        let mut passes = self.schedule.fact(self.method, phases.len(), dropped);
+        self.census.add_cost(&mut passes);
         Followed {
             phases,
             before_end_phase: before_end.and_then(|id| named.names.get(&id).cloned()),

@@ -200,6 +200,7 @@ impl Schedule {
                 None => "none",
             }
             .to_string(),
+            ..PassesFact::default()
         }
     }
 }
