@@ -199,14 +199,14 @@ fn census_section(result: &ScenarioResult) -> String {
             .filter(|(process, ..)| !shown.is_some_and(|shown| std::ptr::eq(shown, *process)))
             .collect();
         if !others.is_empty() {
-            let _ = writeln!(out, "the other children's censuses (largest type):");
+            let _ = writeln!(out, "the other children's censuses (largest Python type):");
         }
         for (process, census, moment) in others {
             let largest = census
                 .census
                 .python_types
                 .as_deref()
-                .and_then(|types| types.first())
+                .and_then(|types| types.iter().find(|t| !t.is_special()).or(types.first()))
                 .map_or_else(
                     || census.census.python_types_note.clone().unwrap_or_default(),
                     |t| {
