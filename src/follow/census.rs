@@ -4,8 +4,9 @@
 //!
 //! A census reads every copied page (about 0.5 s per GiB), so it is not taken on every pass:
 //! right after a pass's measurement, for the children whose copied bytes call for one
-//! ([`due`]: a first census, a marked change, a settled new level), as its own CPU budget
-//! allows ([`Budget`]); on a checkpoint marker's pass (the program waits there: a quiet moment)
+//! ([`due`]: a first census, a marked change, a settled new level), at a quiet moment of the
+//! child ([`take_now`]: blocked, or its copied bytes unchanged since the pass before; after
+//! 5 s of waiting, whatever it does), as its own CPU budget allows ([`Budget`]); on a checkpoint marker's pass (the program waits there: a quiet moment)
 //! for every child, whatever the budget. Once the tree begins to end, none is taken: those
 //! passes are never the default headline. Each child keeps its censuses, each attached to the
 //! pass it was taken at ([`RunCensus`]); the run's table shows the one that goes with the
@@ -42,6 +43,9 @@ const CHANGE_DIVISOR: u64 = 8;
 /// A settled level (unchanged since the pass before) is worth a census when it differs from
 /// the last census's by this much.
 const MIN_SETTLED_CHANGE_BYTES: u64 = 64 << 10;
+/// A child due for a census while it runs (copying, perhaps) waits for a quiet moment at most
+/// this long: a child that copies without pause still gets its census.
+pub const MAX_WAIT_FOR_QUIET_S: f64 = 5.0;
 /// Censuses kept per child: beyond, the oldest taken for a change is dropped (checkpoints'
 /// are kept).
 pub const MAX_CENSUSES_PER_CHILD: usize = 16;
@@ -72,6 +76,14 @@ pub fn due(so_far: CopiedSoFar, copied_bytes: u64, checkpoint: bool) -> Option<C
         return Some(CensusReason::Settled);
     }
     None
+}
+
+/// Whether a due census is taken now: at a checkpoint, when the child is quiet (blocked, or its
+/// copied bytes unchanged since the pass before: it is not writing its memory, so the census
+/// shows where its work left it rather than a moment in the middle of it), or when it has
+/// waited [`MAX_WAIT_FOR_QUIET_S`] for such a moment (`waited_s`: since it was first due).
+pub fn take_now(reason: CensusReason, quiet: bool, waited_s: f64) -> bool {
+    reason == CensusReason::Checkpoint || quiet || waited_s >= MAX_WAIT_FOR_QUIET_S
 }
 
 /// The censuses' CPU budget: a credit of at most [`CENSUS_ALLOWANCE`], refilled at
@@ -130,6 +142,8 @@ struct Child {
     /// The census engine gave a note that will not change (not a CPython it decodes, no
     /// permission): it is not asked again.
     settled_note: bool,
+    /// When (seconds into the run) it became due for a census it has not had yet.
+    due_since_s: Option<f64>,
     /// Each census and the id of the pass it was taken at.
     taken: Vec<(u64, RunCensus)>,
 }
@@ -156,6 +170,7 @@ struct DueChild {
     reason: CensusReason,
     /// Its copied bytes in this pass.
     copied_bytes: u64,
+    quiet: bool,
 }
 
 /// The censuses of a followed tree: when each child's is due, and every one taken.
@@ -211,15 +226,23 @@ impl Censuses {
         for (process, copied_bytes) in compared_children(snapshot) {
             let child = self.children.entry(process.pid).or_default();
             let reason = due(child.copied, copied_bytes, checkpoint);
+            let settled = child.copied.previous_pass == Some(copied_bytes);
             child.copied.previous_pass = Some(copied_bytes);
-            if let (Some(reason), false, Some(parent)) =
+            let (Some(reason), false, Some(parent)) =
                 (reason, child.settled_note, process.parent_pid)
-            {
+            else {
+                child.due_since_s = None;
+                continue;
+            };
+            let due_since_s = *child.due_since_s.get_or_insert(time_s);
+            let quiet = settled || blocked(process.pid);
+            if take_now(reason, quiet, time_s - due_since_s) {
                 due_children.push(DueChild {
                     pid: process.pid,
                     parent,
                     reason,
                     copied_bytes,
+                    quiet,
                 });
             }
         }
@@ -233,6 +256,7 @@ impl Censuses {
             };
             let child = self.children.entry(due.pid).or_default();
             child.copied.at_census = Some(due.copied_bytes);
+            child.due_since_s = None;
             child.settled_note = taken.census.python_types_note.is_some();
             child.keep(
                 pass_id,
@@ -240,6 +264,7 @@ impl Censuses {
                     time_s,
                     phase: None,
                     reason: due.reason,
+                    quiet: due.quiet,
                     ..taken
                 },
             );
@@ -338,6 +363,7 @@ fn take_censuses(due: &[DueChild], method: TruthMethod) -> Vec<(DueChild, Option
                     time_s: 0.0,
                     phase: None,
                     reason: child.reason,
+                    quiet: child.quiet,
                     copied_bytes: run_bytes(&lists.copied),
                     child_only_bytes: run_bytes(&lists.child_only),
                     took_ms: (compare_took + began.elapsed()).as_secs_f64() * 1e3,
@@ -375,6 +401,14 @@ fn child_census(pid: i32, lists: &PageLists) -> Option<ChildCensus> {
 /// Bytes of address runs.
 fn run_bytes(runs: &[Range<u64>]) -> u64 {
     runs.iter().map(|r| r.end.saturating_sub(r.start)).sum()
+}
+
+/// Blocked (sleeping, waiting for a task, or stopped): not running its code, so not writing
+/// its memory.
+fn blocked(pid: i32) -> bool {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .is_ok_and(|stat| matches!(stat.state, 'S' | 'T' | 't'))
 }
 
 /// Alive and not exiting: its memory is still all there.

@@ -293,6 +293,11 @@ pub struct RunCensus {
     pub phase: Option<String>,
     /// Why that pass took it.
     pub reason: CensusReason,
+    /// The child was quiet when it was taken: blocked (sleeping, waiting for a task) or its
+    /// copied bytes unchanged since the pass before. False: it had waited 5 s for such a
+    /// moment (or it was a checkpoint's census) and may have been mid-work.
+    #[serde(default)]
+    pub quiet: bool,
     /// The copied pages and the child-only pages the census examined (the page lists of its
     /// own comparison with the parent, a few milliseconds after the pass's).
     pub copied_bytes: u64,

@@ -99,6 +99,7 @@ fn census(time_s: f64, reason: CensusReason) -> RunCensus {
         time_s,
         phase: None,
         reason,
+        quiet: true,
         copied_bytes: 0,
         child_only_bytes: 0,
         took_ms: 1.0,
@@ -201,4 +202,20 @@ fn the_cost_is_recorded_and_a_disabled_census_says_so() {
     Censuses::new(false, Some(TruthMethod::Pfn)).add_cost(&mut off);
     assert!(!off.census_enabled);
     assert_eq!(off.censuses, 0);
+}
+
+#[test]
+fn a_due_census_waits_for_a_quiet_moment_but_not_forever() {
+    assert!(take_now(CensusReason::Changed, true, 0.0));
+    assert!(!take_now(CensusReason::Changed, false, 0.0));
+    assert!(!take_now(
+        CensusReason::First,
+        false,
+        MAX_WAIT_FOR_QUIET_S - 0.1
+    ));
+    assert!(take_now(CensusReason::First, false, MAX_WAIT_FOR_QUIET_S));
+    assert!(
+        take_now(CensusReason::Checkpoint, false, 0.0),
+        "a checkpoint is quiet by design"
+    );
 }

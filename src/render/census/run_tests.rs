@@ -21,6 +21,7 @@ fn census(time_s: f64, phase: Option<&str>, top: &str, objects: u64) -> RunCensu
         time_s,
         phase: phase.map(String::from),
         reason: CensusReason::Changed,
+        quiet: true,
         copied_bytes: 30 * MIB,
         child_only_bytes: 0,
         took_ms: 20.0,
