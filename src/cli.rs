@@ -288,6 +288,11 @@ pub struct RunArgs {
     /// it they are killed, and memlab says so.
     #[arg(long, conflicts_with = "pid")]
     pub keep: bool,
+    /// Take no census of the Python objects on the forked CPython children's copied pages
+    /// (by default: a child's first, when its copied bytes change markedly or settle, and at
+    /// each checkpoint marker, within 5% of a core).
+    #[arg(long)]
+    pub no_census: bool,
     /// With --pid: read markers from this inherited file descriptor (the read end of a pipe
     /// whose write end the followed program holds); a `stop` message on it ends the run.
     #[arg(long, value_name = "FD", requires = "pid")]

@@ -28,6 +28,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         label: options.label(),
         grace: options.grace,
         keep: options.keep,
+        census: options.census,
     };
     let started = Instant::now();
     let mut markers = None;

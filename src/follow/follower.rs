@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
 
+use crate::follow::census::Censuses;
 use crate::follow::observe::{self, Discovery};
 use crate::follow::outcome::PeakFootprint;
 use crate::follow::phases::{Pass, PassLog};
@@ -40,6 +41,7 @@ pub struct Follower {
     pss_peak: Option<(u64, u64)>,
     /// Parents' frames at their children's first sightings.
     sightings: Sightings,
+    census: Censuses,
 }
 
 /// The largest footprint of the tree so far.
@@ -92,8 +94,15 @@ pub struct Followed {
 }
 
 impl Follower {
-    /// Follows the tree of `root`; the first pass is due at once.
-    pub fn new(started: Instant, root: i32, attached: bool, interval: Duration) -> Follower {
+    /// Follows the tree of `root`; the first pass is due at once. `census`: take the forked
+    /// CPython children's censuses.
+    pub fn new(
+        started: Instant,
+        root: i32,
+        attached: bool,
+        interval: Duration,
+        census: bool,
+    ) -> Follower {
         let method = pagemap::best_method().ok();
         let pfn = method == Some(TruthMethod::Pfn);
         Follower {
@@ -116,6 +125,7 @@ impl Follower {
             peak: None,
             pss_peak: None,
             sightings: Sightings::default(),
+            census: Censuses::new(census, method),
         }
     }
 
@@ -132,6 +142,7 @@ impl Follower {
     /// are teardown passes, never the headline.
     pub fn begin_ending(&mut self) {
         self.passes.begin_ending();
+        self.census.stop();
     }
 
     /// The live processes other than the root.
@@ -269,6 +280,13 @@ impl Follower {
             || (new_pss_maximum && self.schedule.footprints()))
         .then(|| add_footprint(&mut snapshot));
         let id = self.passes.next_id();
+        self.census.take_due(
+            id,
+            began.duration_since(self.started).as_secs_f64(),
+            &snapshot,
+            &reason,
+            &self.sightings,
+        );
         let outcome = PassOutcome {
             id,
             began,
@@ -385,6 +403,7 @@ impl Follower {
         let mut phases = named.phases;
         let mut processes =
             records::records(self.tree.records(), self.tree.root_kind(), &named.names);
+        self.census.attach(&mut processes, &named.names);
         records::settle_roles(&processes, &mut phases, timeline);
         records::add_sampled_peaks(&mut processes, timeline);
         let mut passes = self.schedule.fact(self.method, phases.len(), dropped);
@@ -397,6 +416,7 @@ impl Follower {
             .ok()
             .and_then(|status| status.vmhwm)
             .map(|kib| kib * 1024);
+        self.census.add_cost(&mut passes);
         Followed {
             phases,
             before_end_phase: before_end.and_then(|id| named.names.get(&id).cloned()),

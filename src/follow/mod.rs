@@ -21,6 +21,10 @@
 //!   footprint among the passes that took one; ΣPSS without frame numbers), `end`, and the other
 //!   passes as `t-MSms`; beyond [`MAX_PHASES`], every other
 //!   unnamed pass is dropped (the per-process records keep each process's figures).
+//! - **Censuses** of the Python objects on each forked child's copied pages follow some
+//!   passes (`census`): a child's first, when its copied bytes changed markedly or settled,
+//!   and on every checkpoint's pass, within [`CENSUS_CPU_BUDGET`]; none once the tree began
+//!   to end; off with `--no-census`.
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
 //! - **Priority**: the periodic passes and the sampler run at `SCHED_IDLE`, so that they take
 //!   the cores the tree leaves free; polls, sighting passes, marker passes and the last pass stay
@@ -42,6 +46,7 @@
 //!   checks; [`spawn`]: starting the command.
 
 pub mod assemble;
+mod census;
 mod ending;
 mod follower;
 mod inbox;
@@ -58,6 +63,7 @@ mod tree;
 mod wake;
 
 pub use assemble::{RunLimits, RunTarget};
+pub use census::{CENSUS_ALLOWANCE, CENSUS_CPU_BUDGET};
 pub use ending::{GRACE, kill_everything_below_memlab};
 pub use outcome::{FollowOutcome, PeakFootprint};
 pub use phases::MAX_PHASES;
@@ -100,6 +106,8 @@ pub struct FollowConfig {
     pub grace: Duration,
     /// `--keep`: what the command leaves running is followed until Ctrl-C, then left running.
     pub keep: bool,
+    /// Censuses of the forked CPython children's copied pages (`--no-census`: false).
+    pub census: bool,
 }
 
 /// The marker pipe's read end, and whether a `stop` on it ends following (`--markers-fd`).
@@ -138,7 +146,7 @@ pub fn follow(
         Some(source) => Some(Reader::start(source.fd, wake_sender.clone(), warnings)?),
         None => None,
     };
-    let mut follower = Follower::new(started, root, attached, config.interval);
+    let mut follower = Follower::new(started, root, attached, config.interval, config.census);
     let mut ending = Ending::default();
     // `--keep`: the command exited and what it left is followed as with `--pid`.
     let mut keeping = false;

@@ -69,6 +69,7 @@ fn record(
         measured_passes: measured.passes,
         figures: None,
         most_copied,
+        censuses: Vec::new(),
     }
 }
 

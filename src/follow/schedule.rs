@@ -216,11 +216,7 @@ impl Schedule {
                 None => "none",
             }
             .to_string(),
-            // The follower's captures at first sightings, filled in by the follower.
-            sighting_captures: 0,
-            max_sighting_capture_ms: 0.0,
-            sighting_frames_peak_bytes: 0,
-            memlab_peak_rss_bytes: None,
+            ..PassesFact::default()
         }
     }
 }

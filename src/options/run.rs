@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub grace: Duration,
     /// `--keep`: what the command leaves running is followed, then left running.
     pub keep: bool,
+    /// Censuses of the forked CPython children's copied pages (`--no-census`: false).
+    pub census: bool,
     pub interval: Duration,
     pub sampler: Option<SamplerConfig>,
     pub limits: RunLimits,
@@ -125,6 +127,7 @@ pub fn run_options(args: &RunArgs) -> Result<RunOptions, MemlabError> {
         at: args.at.clone(),
         markers_fd: args.markers_fd,
         keep: args.keep,
+        census: !args.no_census,
         grace: Duration::try_from_secs_f64(args.grace)
             .ok()
             .filter(|_| args.grace.is_finite())

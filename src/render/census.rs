@@ -6,6 +6,7 @@ use super::text::percent;
 use crate::result::ScenarioResult;
 use crate::result::census::{ChildCensus, NOT_PYMALLOC_TYPE, TypeCount};
 use crate::result::figures::summary_child;
+use crate::result::run::{CensusMoment, Headline, ProcessKind, RunCensus, RunProcess, label};
 use crate::units::format_bytes;
 
 /// Types shown by name; the others are summed on one line.
@@ -202,8 +203,12 @@ impl CensusView {
     }
 }
 
-/// The census view of a result's summary child; None when no census was taken or attempted.
+/// The census view of a result's summary child (of a run: [`run_census_view`]); None when no
+/// census was taken or attempted.
 pub fn census_view(result: &ScenarioResult) -> Option<CensusView> {
+    if result.run.is_some() {
+        return run_census_view(result);
+    }
     let child = summary_child(result)?;
     let truth = child.page_truth.as_ref()?;
     let census = &truth.census;
@@ -238,3 +243,94 @@ pub fn census_view(result: &ScenarioResult) -> Option<CensusView> {
         hints: hints(census, child_only_bytes, result.data_bytes),
     })
 }
+
+/// A run's census for its headline ([`shown_census`]): the census of the headline's pass, else
+/// the child's latest before it, naming its moment.
+pub fn run_census_view(result: &ScenarioResult) -> Option<CensusView> {
+    let body = result.run.as_ref()?;
+    let headline = body.headline.as_ref()?;
+    let (process, census, moment) = shown_census(&body.processes, headline)?;
+    let child_label = format!(
+        "{}, pid {}, {}",
+        label(process),
+        process.pid,
+        census_moment(census, moment, headline)
+    );
+    let census_types = &census.census;
+    if let Some(note) = &census_types.python_types_note {
+        return Some(CensusView {
+            child_label,
+            interpreter: None,
+            note: Some(note.clone()),
+            copied: None,
+            child_only: None,
+            hints: Vec::new(),
+        });
+    }
+    Some(CensusView {
+        child_label,
+        interpreter: census_types.python_interpreter.clone(),
+        note: None,
+        copied: census_types.python_types.as_deref().map(types_table),
+        child_only: census_types
+            .python_types_child_only
+            .as_deref()
+            .filter(|_| census.child_only_bytes > 0)
+            .map(types_table),
+        hints: hints(census_types, census.child_only_bytes, result.data_bytes),
+    })
+}
+
+/// The child whose census the table shows for `headline`: among those with one then or
+/// before, one with types before one with a note, then the one that copied the most at the
+/// headline.
+pub fn shown_census<'a>(
+    processes: &'a [RunProcess],
+    headline: &Headline,
+) -> Option<(&'a RunProcess, &'a RunCensus, CensusMoment)> {
+    headline_censuses(processes, headline)
+        .into_iter()
+        .max_by_key(|(process, census, _)| {
+            (
+                census.census.python_types.is_some(),
+                process.figures.as_ref().map_or(0, |f| f.copied_bytes),
+                census.copied_bytes,
+            )
+        })
+}
+
+/// Every forked child's census for `headline`, in record order.
+pub fn headline_censuses<'a>(
+    processes: &'a [RunProcess],
+    headline: &Headline,
+) -> Vec<(&'a RunProcess, &'a RunCensus, CensusMoment)> {
+    processes
+        .iter()
+        .filter(|p| p.kind == ProcessKind::Forked)
+        .filter_map(|p| {
+            let (census, moment) = p.census_for(headline)?;
+            Some((p, census, moment))
+        })
+        .collect()
+}
+
+/// When a census was taken, against the headline: `at the headline 'end' (1.38 s)`, or
+/// `at 't-373ms' (0.37 s), 1.00 s before the headline 'end' (1.38 s)`.
+pub fn census_moment(census: &RunCensus, moment: CensusMoment, headline: &Headline) -> String {
+    let pass = match &census.phase {
+        Some(phase) => format!("'{phase}' ({:.2} s)", census.time_s),
+        None => format!("{:.2} s (a pass not kept as a phase)", census.time_s),
+    };
+    match moment {
+        CensusMoment::AtHeadline => format!("at the headline {pass}"),
+        CensusMoment::Before => format!(
+            "at {pass}, {:.2} s before the headline '{}' ({:.2} s)",
+            headline.time_s - census.time_s,
+            headline.phase,
+            headline.time_s
+        ),
+    }
+}
+
+#[cfg(test)]
+mod run_tests;

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use super::census::{census_moment, headline_censuses, run_census_view, shown_census};
+use super::table::terminal;
 use super::text::{bytes_or_dash as cell, figures_explanation};
 use crate::result::ScenarioResult;
 use crate::result::run::{CheckOutcome, ProcessEnd, ProcessKind, RunBody, RunProcess, label};
@@ -183,6 +185,73 @@ fn rewritten_line(children: &[&RunProcess]) -> Option<String> {
     })
 }
 
+/// What the forked children copied, by Python type, for the headline: the table of one child
+/// (the census of the headline's pass, else its latest before it, with its moment), the other
+/// children's largest type in one line each, and the hints. Empty without any census.
+fn census_section(result: &ScenarioResult) -> String {
+    let mut out = String::new();
+    let Some(view) = run_census_view(result) else {
+        return out;
+    };
+    let _ = writeln!(out);
+    if let Some(line) = view.note_line() {
+        let _ = writeln!(out, "{line}");
+        return out;
+    }
+    let indent =
+        |text: String| -> String { text.lines().map(|line| format!("  {line}\n")).collect() };
+    if let Some(table) = &view.copied {
+        let _ = writeln!(out, "{}:", view.copied_heading());
+        out.push_str(&indent(terminal(table)));
+    }
+    if let Some(table) = &view.child_only {
+        let _ = writeln!(out, "{}:", view.child_only_heading());
+        out.push_str(&indent(terminal(table)));
+    }
+    if let Some(body) = &result.run
+        && let Some(headline) = &body.headline
+    {
+        let shown = shown_census(&body.processes, headline).map(|(process, ..)| process);
+        let others: Vec<_> = headline_censuses(&body.processes, headline)
+            .into_iter()
+            .filter(|(process, ..)| !shown.is_some_and(|shown| std::ptr::eq(shown, *process)))
+            .collect();
+        if !others.is_empty() {
+            let _ = writeln!(out, "the other children's censuses (largest Python type):");
+        }
+        for (process, census, moment) in others {
+            let largest = census
+                .census
+                .python_types
+                .as_deref()
+                .and_then(|types| types.iter().find(|t| !t.is_special()).or(types.first()))
+                .map_or_else(
+                    || census.census.python_types_note.clone().unwrap_or_default(),
+                    |t| {
+                        format!(
+                            "{} {} objects, {} of the {} copied",
+                            t.type_name,
+                            t.objects,
+                            format_bytes(t.bytes),
+                            format_bytes(census.copied_bytes)
+                        )
+                    },
+                );
+            let _ = writeln!(
+                out,
+                "  {} (pid {}, {}): {largest}",
+                label(process),
+                process.pid,
+                census_moment(census, moment, headline)
+            );
+        }
+    }
+    for hint in &view.hints {
+        let _ = writeln!(out, "hint: {hint}");
+    }
+    out
+}
+
 /// The table for a `run` result.
 pub fn render(result: &ScenarioResult) -> String {
     let mut out = String::new();
@@ -217,9 +286,17 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
         } else {
             String::new()
         };
+        let censuses = if passes.censuses > 0 {
+            format!(
+                ", {} with censuses of the Python objects ({} in all, mean {:.1} ms)",
+                passes.census_passes, passes.censuses, passes.mean_census_ms
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "  {} page-truth passes (every {:.0} ms and at each new process; mean {:.1} ms){footprints}; \
+            "  {} page-truth passes (every {:.0} ms and at each new process; mean {:.1} ms){footprints}{censuses}; \
              memlab CPU {:.2} s",
             passes.passes, passes.effective_interval_ms, passes.mean_pass_ms, passes.cpu_seconds
         )?;
@@ -372,6 +449,7 @@ fn render_into(out: &mut String, result: &ScenarioResult) -> std::fmt::Result {
             writeln!(out, "{line}")?;
         }
     }
+    out.push_str(&census_section(result));
     let checks = &body.checks;
     if !checks.is_empty() {
         writeln!(out)?;
@@ -412,6 +490,7 @@ mod tests {
             measured_passes: 1,
             figures: None::<Figures>,
             most_copied: None,
+            censuses: Vec::new(),
         }
     }
 

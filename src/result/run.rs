@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::census::ChildCensus;
 use super::figures::FigureSource;
 
 /// What `memlab run` followed and found, beside the phases and the summary.
@@ -281,6 +282,81 @@ pub struct RunProcess {
     /// teardown included (the latest when equal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub most_copied: Option<Figures>,
+    /// Forked CPython children: the censuses of the Python objects on its pages, oldest first,
+    /// each at the pass it was taken at (see [`RunProcess::census_for`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub censuses: Vec<RunCensus>,
+}
+
+/// A forked child's census, taken right after one page-truth pass while it was alive: the
+/// Python objects on the pages it had copied from its parent and on those only it had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunCensus {
+    /// The pass's time, seconds since the start of the run.
+    pub time_s: f64,
+    /// The result's phase holding that pass, when it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Why that pass took it.
+    pub reason: CensusReason,
+    /// The child was quiet when it was taken: blocked (sleeping, waiting for a task) or its
+    /// copied bytes unchanged since the pass before. False: it had waited 5 s for such a
+    /// moment (or it was a checkpoint's census) and may have been mid-work.
+    #[serde(default)]
+    pub quiet: bool,
+    /// The copied pages and the child-only pages the census examined (the page lists of its
+    /// own comparison with the parent, a few milliseconds after the pass's).
+    pub copied_bytes: u64,
+    pub child_only_bytes: u64,
+    /// What the census cost (the comparison and the reading of the child's pages).
+    pub took_ms: f64,
+    /// The types, or why there are none (`python_types_note`).
+    #[serde(flatten)]
+    pub census: ChildCensus,
+}
+
+/// Why a pass took a child's census.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CensusReason {
+    /// The child's first census.
+    First,
+    /// Its copied bytes changed markedly since its last census.
+    Changed,
+    /// Its copied bytes stopped changing (the same as at the pass before) at another level
+    /// than at its last census.
+    Settled,
+    /// A checkpoint marker: the program waited for this pass.
+    Checkpoint,
+}
+
+/// Which census of a child goes with a headline moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CensusMoment {
+    /// Taken at the headline's own pass.
+    AtHeadline,
+    /// The latest one taken before it.
+    Before,
+}
+
+impl RunProcess {
+    /// The census that goes with `headline`: the one taken at its pass, else the latest one
+    /// taken before it; none when every census came later (never a later moment).
+    pub fn census_for(&self, headline: &Headline) -> Option<(&RunCensus, CensusMoment)> {
+        if let Some(at) = self
+            .censuses
+            .iter()
+            .rev()
+            .find(|c| c.phase.as_deref() == Some(headline.phase.as_str()))
+        {
+            return Some((at, CensusMoment::AtHeadline));
+        }
+        self.censuses
+            .iter()
+            .rev()
+            .find(|c| c.time_s < headline.time_s)
+            .map(|c| (c, CensusMoment::Before))
+    }
 }
 
 /// How the command ended (`memlab run -- COMMAND` only).
@@ -334,6 +410,17 @@ pub struct PassesFact {
     /// memlab's own peak resident memory (VmHWM) when it stopped following.
     #[serde(default)]
     pub memlab_peak_rss_bytes: Option<u64>,
+    /// Whether censuses of the forked CPython children were taken (`--no-census`: false).
+    pub census_enabled: bool,
+    /// Child censuses taken (`processes[].censuses`), on how many passes, and what the passes
+    /// that took any spent on them (wall time; their CPU time is in `cpu_seconds`).
+    pub censuses: u64,
+    pub census_passes: u64,
+    pub mean_census_ms: f64,
+    pub max_census_ms: f64,
+    pub census_seconds: f64,
+    /// Share of one core the censuses may take over the run (after a first allowance).
+    pub census_cpu_budget: f64,
 }
 
 /// A process that broke a check.

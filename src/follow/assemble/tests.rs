@@ -30,6 +30,7 @@ fn process(pid: i32, kind: ProcessKind, parent_pid: Option<i32>) -> RunProcess {
         measured_passes: 1,
         figures: None,
         most_copied: None,
+        censuses: Vec::new(),
     }
 }
 
