@@ -19,16 +19,13 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::census::{CensusSkip, take_census};
-use crate::follow::follower::PassReason;
 use crate::kernel::pagemap::{self, ChildComparison, CompareOptions, PageLists, TruthMethod};
 use crate::measure::cputime::thread_cpu;
 use crate::measure::sightings::{ChildCaptures, Sightings};
 use crate::measure::snapshot::Snapshot;
 use crate::result::census::ChildCensus;
 use crate::result::figures::child_bytes;
-use crate::result::run::{
-    CensusReason, MarkerKind, PassesFact, ProcessKind, RunCensus, RunProcess,
-};
+use crate::result::run::{CensusReason, PassesFact, ProcessKind, RunCensus, RunProcess};
 use crate::result::{ProcessSnapshot, Role};
 
 /// Share of one core the censuses may take over the run, after [`CENSUS_ALLOWANCE`]: like the
@@ -205,24 +202,20 @@ impl Censuses {
         self.stopped = true;
     }
 
-    /// After pass `pass_id` (taken `time_s` into the run, for `reason`) measured `snapshot`:
-    /// takes the census of every child due for one, when the budget allows (always on a
-    /// checkpoint's pass).
+    /// After pass `pass_id` (taken `time_s` into the run; a checkpoint marker's pass when
+    /// `checkpoint`) measured `snapshot`: takes the census of every child due for one, when the
+    /// budget allows (always on a checkpoint's pass).
     pub fn take_due(
         &mut self,
         pass_id: u64,
         time_s: f64,
         snapshot: &Snapshot,
-        reason: &PassReason,
+        checkpoint: bool,
         sightings: &Sightings,
     ) {
         let (true, false, Some(method)) = (self.enabled, self.stopped, self.method) else {
             return;
         };
-        let checkpoint = matches!(
-            reason,
-            PassReason::Marker(marker) if marker.kind == MarkerKind::Checkpoint
-        );
         let began = Instant::now();
         let mut due_children = Vec::new();
         for (process, copied_bytes) in compared_children(snapshot) {

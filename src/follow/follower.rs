@@ -20,7 +20,7 @@ use crate::measure::cputime::thread_cpu;
 use crate::measure::sampler::{Sampler, rollup_sample};
 use crate::measure::sightings::Sightings;
 use crate::measure::snapshot::{Snapshot, TreeMeasurement};
-use crate::result::run::{PassesFact, PhaseMarker, ProcessKind, RunPhase, RunProcess};
+use crate::result::run::{MarkerKind, PassesFact, PhaseMarker, ProcessKind, RunPhase, RunProcess};
 use crate::result::{Phase, Timeline};
 
 pub struct Follower {
@@ -284,7 +284,7 @@ impl Follower {
             id,
             began.duration_since(self.started).as_secs_f64(),
             &snapshot,
-            &reason,
+            matches!(&reason, PassReason::Marker(marker) if marker.kind == MarkerKind::Checkpoint),
             &self.sightings,
         );
         let outcome = PassOutcome {
