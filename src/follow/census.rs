@@ -19,6 +19,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::census::{CensusSkip, take_census};
+use crate::follow::observe::still_running;
 use crate::kernel::pagemap::{self, ChildComparison, CompareOptions, PageLists, TruthMethod};
 use crate::measure::cputime::thread_cpu;
 use crate::measure::sightings::{ChildCaptures, Sightings};
@@ -411,16 +412,6 @@ fn blocked(pid: i32) -> bool {
     procfs::process::Process::new(pid)
         .and_then(|p| p.stat())
         .is_ok_and(|stat| matches!(stat.state, 'S' | 'T' | 't'))
-}
-
-/// Alive and not exiting: its memory is still all there.
-fn still_running(pid: i32) -> bool {
-    procfs::process::Process::new(pid)
-        .and_then(|p| p.stat())
-        .ok()
-        .as_ref()
-        .and_then(crate::follow::observe::observed_from_stat)
-        .is_some()
 }
 
 #[cfg(test)]

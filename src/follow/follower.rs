@@ -348,7 +348,11 @@ impl Follower {
     fn update_peak(&mut self, pass: &PassOutcome) {
         let pfn = self.method == Some(TruthMethod::Pfn);
         let tree = &pass.snapshot.tree;
-        if self.pss_peak.is_none_or(|(_, pss)| tree.pss_bytes > pss) {
+        // With frame numbers, the peak is a pass whose unique footprint could be read: one
+        // that failed (every retry met a process vanishing) is not the tree's peak, and the
+        // next larger pass takes the footprint again.
+        let footprint_failed = pass.footprint.is_some() && tree.unique_bytes.is_none();
+        if !footprint_failed && self.pss_peak.is_none_or(|(_, pss)| tree.pss_bytes > pss) {
             self.pss_peak = Some((pass.id, tree.pss_bytes));
         }
         let footprint = if pfn {
@@ -439,7 +443,7 @@ fn drop_exiting(snapshot: &mut Snapshot) {
         .processes
         .iter()
         .map(|p| p.pid)
-        .filter(|pid| !still_running(*pid))
+        .filter(|pid| !observe::still_running(*pid))
         .collect();
     if exiting.is_empty() {
         return;
@@ -453,16 +457,6 @@ fn drop_exiting(snapshot: &mut Snapshot) {
             process.page_truth = None;
         }
     }
-}
-
-/// Alive and not yet exiting (neither a zombie nor tearing its memory down).
-fn still_running(pid: i32) -> bool {
-    procfs::process::Process::new(pid)
-        .and_then(|p| p.stat())
-        .ok()
-        .as_ref()
-        .and_then(crate::follow::observe::observed_from_stat)
-        .is_some()
 }
 
 fn add_footprint(snapshot: &mut Snapshot) -> FootprintCost {
@@ -481,7 +475,7 @@ fn add_footprint(snapshot: &mut Snapshot) -> FootprintCost {
             Ok(footprint) => break Some(footprint),
             Err(_) => {
                 let before = live.len();
-                live.retain(|pid| still_running(*pid));
+                live.retain(|pid| observe::still_running(*pid));
                 if live.len() == before || live.is_empty() {
                     break None;
                 }

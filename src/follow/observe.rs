@@ -51,6 +51,17 @@ pub fn observe_all(pids: &[i32]) -> Observations {
     observations
 }
 
+/// Alive and not yet exiting (neither a zombie nor tearing its memory down): its memory is
+/// still all there.
+pub fn still_running(pid: i32) -> bool {
+    procfs::process::Process::new(pid)
+        .and_then(|p| p.stat())
+        .ok()
+        .as_ref()
+        .and_then(observed_from_stat)
+        .is_some()
+}
+
 /// The process as a poll sees it, unless it is gone: a zombie, or exiting (PF_EXITING is set
 /// before its memory is torn down, which for a large process takes a while: its layout then
 /// reads as zeros and its pages are on their way out).

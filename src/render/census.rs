@@ -1,7 +1,7 @@
 //! The census of a child's pages for a reader: which Python types lie on the pages it copied,
 //! largest first, and what the measured types suggest doing about it.
 
-use super::table::{Cell, Table};
+use super::table::{Cell, Table, terminal};
 use super::text::percent;
 use crate::result::ScenarioResult;
 use crate::result::census::{ChildCensus, NOT_PYMALLOC_TYPE, TypeCount};
@@ -182,6 +182,26 @@ pub struct CensusView {
 }
 
 impl CensusView {
+    /// For the terminal: the note when there is no census, else the copied and child-only
+    /// tables, each under its heading.
+    pub fn terminal_text(&self) -> String {
+        if let Some(line) = self.note_line() {
+            return format!("{line}\n");
+        }
+        let indent =
+            |text: String| -> String { text.lines().map(|line| format!("  {line}\n")).collect() };
+        let mut out = String::new();
+        if let Some(table) = &self.copied {
+            out.push_str(&format!("{}:\n", self.copied_heading()));
+            out.push_str(&indent(terminal(table)));
+        }
+        if let Some(table) = &self.child_only {
+            out.push_str(&format!("{}:\n", self.child_only_heading()));
+            out.push_str(&indent(terminal(table)));
+        }
+        out
+    }
+
     pub fn copied_heading(&self) -> String {
         let interpreter = self.interpreter.as_deref().unwrap_or("CPython");
         format!(

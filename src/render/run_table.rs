@@ -5,7 +5,6 @@
 use std::fmt::Write;
 
 use super::census::{census_moment, headline_censuses, run_census_view, shown_census};
-use super::table::terminal;
 use super::text::{bytes_or_dash as cell, figures_explanation};
 use crate::result::ScenarioResult;
 use crate::result::run::{CheckOutcome, ProcessEnd, ProcessKind, RunBody, RunProcess, label};
@@ -194,19 +193,9 @@ fn census_section(result: &ScenarioResult) -> String {
         return out;
     };
     let _ = writeln!(out);
-    if let Some(line) = view.note_line() {
-        let _ = writeln!(out, "{line}");
+    out.push_str(&view.terminal_text());
+    if view.note_line().is_some() {
         return out;
-    }
-    let indent =
-        |text: String| -> String { text.lines().map(|line| format!("  {line}\n")).collect() };
-    if let Some(table) = &view.copied {
-        let _ = writeln!(out, "{}:", view.copied_heading());
-        out.push_str(&indent(terminal(table)));
-    }
-    if let Some(table) = &view.child_only {
-        let _ = writeln!(out, "{}:", view.child_only_heading());
-        out.push_str(&indent(terminal(table)));
     }
     if let Some(body) = &result.run
         && let Some(headline) = &body.headline

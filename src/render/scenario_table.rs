@@ -4,7 +4,6 @@ use std::fmt::Write;
 
 use super::Exporter;
 use super::census::census_view;
-use super::table::terminal;
 use super::text::{
     bytes_or_dash as bytes_cell, figures_explanation, format_measured, params_line, verdict_tag,
 };
@@ -54,20 +53,9 @@ fn census_section(result: &ScenarioResult) -> String {
     let Some(view) = census_view(result) else {
         return String::new();
     };
-    let mut out = String::new();
-    if let Some(line) = view.note_line() {
-        let _ = writeln!(out, "{line}");
+    let mut out = view.terminal_text();
+    if view.note_line().is_some() {
         return out;
-    }
-    let indent =
-        |text: String| -> String { text.lines().map(|line| format!("  {line}\n")).collect() };
-    if let Some(table) = &view.copied {
-        let _ = writeln!(out, "{}:", view.copied_heading());
-        out.push_str(&indent(terminal(table)));
-    }
-    if let Some(table) = &view.child_only {
-        let _ = writeln!(out, "{}:", view.child_only_heading());
-        out.push_str(&indent(terminal(table)));
     }
     for hint in &view.hints {
         let _ = writeln!(out, "hint: {hint}");
