@@ -167,13 +167,14 @@ fn tree_order(processes: &[RunProcess]) -> Vec<&RunProcess> {
 }
 
 /// The pages each child's parent rewrote after the child was first seen: they differ from
-/// the parent's now, but are not the child's copies (and not in its copied figure).
+/// the parent's now, but are not the child's copies (and not in its copied figure). Only the
+/// children that have some; none when no parent rewrote anything.
 fn rewritten_line(children: &[&RunProcess]) -> Option<String> {
     let rewritten: Vec<String> = children
         .iter()
         .filter_map(|p| {
             let bytes = p.figures.as_ref()?.rewritten_by_parent_bytes?;
-            Some(format!("{} {}", label(p), format_bytes(bytes)))
+            (bytes > 0).then(|| format!("{} {}", label(p), format_bytes(bytes)))
         })
         .collect();
     (!rewritten.is_empty()).then(|| {
