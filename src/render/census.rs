@@ -182,6 +182,18 @@ pub struct CensusView {
 }
 
 impl CensusView {
+    /// A child without a census, and why (not a CPython memlab decodes, no permission…).
+    fn noted(child_label: String, note: &str) -> CensusView {
+        CensusView {
+            child_label,
+            interpreter: None,
+            note: Some(note.to_string()),
+            copied: None,
+            child_only: None,
+            hints: Vec::new(),
+        }
+    }
+
     /// For the terminal: the note when there is no census, else the copied and child-only
     /// tables, each under its heading.
     pub fn terminal_text(&self) -> String {
@@ -240,14 +252,7 @@ pub fn census_view(result: &ScenarioResult) -> Option<CensusView> {
         return None;
     }
     if let Some(note) = &census.python_types_note {
-        return Some(CensusView {
-            child_label,
-            interpreter: None,
-            note: Some(note.clone()),
-            copied: None,
-            child_only: None,
-            hints: Vec::new(),
-        });
+        return Some(CensusView::noted(child_label, note));
     }
     let child_only_bytes = truth.total.child_only_bytes(truth.page_size_bytes);
     Some(CensusView {
@@ -278,14 +283,7 @@ pub fn run_census_view(result: &ScenarioResult) -> Option<CensusView> {
     );
     let census_types = &census.census;
     if let Some(note) = &census_types.python_types_note {
-        return Some(CensusView {
-            child_label,
-            interpreter: None,
-            note: Some(note.clone()),
-            copied: None,
-            child_only: None,
-            hints: Vec::new(),
-        });
+        return Some(CensusView::noted(child_label, note));
     }
     Some(CensusView {
         child_label,
