@@ -94,16 +94,15 @@ fn shared_mapping_children_share_the_slice_they_wrote_and_copy_nothing() {
     }
 }
 
-#[test]
-fn py_rawarray_children_share_the_whole_array() {
-    let result = run_python("py-rawarray");
-    let pages = declared_pages(&result, "data");
+/// Both children of a 32 MiB Python scenario share every page of its declared region, and
+/// copied none.
+fn assert_both_children_share_the_whole_region(result: &Value) {
+    let pages = declared_pages(result, "data");
     assert_eq!(pages, (32 << 20) / PAGE);
-    assert_shared_claim_holds(&result);
-    // Every child reads the whole array and writes its half: all of it shared, none copied.
+    assert_shared_claim_holds(result);
     for child in 1..=2 {
         assert_eq!(
-            region_counts(&result, child, "data"),
+            region_counts(result, child, "data"),
             serde_json::json!({
                 "shared": pages, "copied": 0, "child_only": 0, "parent_only": 0, "swapped": 0,
             }),
@@ -113,20 +112,14 @@ fn py_rawarray_children_share_the_whole_array() {
 }
 
 #[test]
+fn py_rawarray_children_share_the_whole_array() {
+    // Every child reads the whole array and writes its half: all of it shared, none copied.
+    assert_both_children_share_the_whole_region(&run_python("py-rawarray"));
+}
+
+#[test]
 fn py_shared_memory_children_share_the_whole_segment() {
-    let result = run_python("py-shared-memory");
-    let pages = declared_pages(&result, "data");
-    assert_eq!(pages, (32 << 20) / PAGE);
-    assert_shared_claim_holds(&result);
     // Read through the mapping inherited at the declared address; written through the one
     // attached by name, elsewhere: the same frames.
-    for child in 1..=2 {
-        assert_eq!(
-            region_counts(&result, child, "data"),
-            serde_json::json!({
-                "shared": pages, "copied": 0, "child_only": 0, "parent_only": 0, "swapped": 0,
-            }),
-            "child {child}"
-        );
-    }
+    assert_both_children_share_the_whole_region(&run_python("py-shared-memory"));
 }
