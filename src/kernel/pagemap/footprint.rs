@@ -109,24 +109,48 @@ const FRAME_BLOCK_BITS: u32 = 16;
 /// Counts saturate at 255: such a frame is never counted as mapped outside the tree.
 #[derive(Default)]
 struct FrameCounts {
-    blocks: std::collections::BTreeMap<u64, Box<[u8]>>,
+    /// Block number → its index in `blocks`.
+    index: std::collections::BTreeMap<u64, usize>,
+    blocks: Vec<Box<[u8]>>,
+    /// The block of the last frame added: a mapping's neighbouring pages mostly have frames
+    /// in the same block, so most pages skip the map look-up (which cost more than reading
+    /// the pagemap itself).
+    last: Option<(u64, usize)>,
+    distinct: u64,
 }
 
 impl FrameCounts {
     fn add(&mut self, pfn: u64) {
-        let block = self
-            .blocks
-            .entry(pfn >> FRAME_BLOCK_BITS)
-            .or_insert_with(|| vec![0u8; 1 << FRAME_BLOCK_BITS].into_boxed_slice());
-        let count = &mut block[(pfn & ((1 << FRAME_BLOCK_BITS) - 1)) as usize];
+        let block_number = pfn >> FRAME_BLOCK_BITS;
+        let block = match self.last {
+            Some((number, block)) if number == block_number => block,
+            _ => {
+                let next = self.blocks.len();
+                let block = *self.index.entry(block_number).or_insert(next);
+                if block == next {
+                    self.blocks
+                        .push(vec![0u8; 1 << FRAME_BLOCK_BITS].into_boxed_slice());
+                }
+                self.last = Some((block_number, block));
+                block
+            }
+        };
+        let count = &mut self.blocks[block][(pfn & ((1 << FRAME_BLOCK_BITS) - 1)) as usize];
+        if *count == 0 {
+            self.distinct += 1;
+        }
         *count = count.saturating_add(1);
     }
 
     fn distinct(&self) -> u64 {
-        self.blocks
-            .values()
-            .map(|block| block.iter().filter(|count| **count > 0).count() as u64)
-            .sum()
+        self.distinct
+    }
+
+    /// Each block with its number, by block number.
+    fn blocks(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.index
+            .iter()
+            .map(|(number, block)| (*number, &*self.blocks[*block]))
     }
 }
 
@@ -136,7 +160,7 @@ fn count_frames_mapped_outside(frames: &FrameCounts) -> Result<u64, PageTruthErr
     let kpagecount_err = |e| PageTruthError::from_proc_unchecked(None, e);
     let mut kpagecount = KPageCount::new().map_err(kpagecount_err)?;
     let mut outside = 0;
-    for (block_number, block) in &frames.blocks {
+    for (block_number, block) in frames.blocks() {
         let base = block_number << FRAME_BLOCK_BITS;
         // The block's mapped frames, as offsets: at most 64 Ki of them (256 KiB).
         let present: Vec<u32> = (0..block.len() as u32)
@@ -170,4 +194,40 @@ fn count_frames_mapped_outside(frames: &FrameCounts) -> Result<u64, PageTruthErr
         }
     }
     Ok(outside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_counts_count_each_frame_once_across_blocks_and_keep_the_mappings_per_frame() {
+        let mut frames = FrameCounts::default();
+        let far = 5 << FRAME_BLOCK_BITS;
+        // Two blocks visited back and forth, a frame added twice, one added 300 times.
+        for pfn in [7, far + 1, 7, 8, far + 1, far + 2] {
+            frames.add(pfn);
+        }
+        for _ in 0..300 {
+            frames.add(9);
+        }
+        assert_eq!(frames.distinct(), 5);
+        let blocks: Vec<(u64, Vec<(usize, u8)>)> = frames
+            .blocks()
+            .map(|(number, block)| {
+                let used = (0..block.len())
+                    .filter(|i| block[*i] > 0)
+                    .map(|i| (i, block[i]))
+                    .collect();
+                (number, used)
+            })
+            .collect();
+        assert_eq!(
+            blocks,
+            vec![
+                (0, vec![(7, 2), (8, 1), (9, 255)]),
+                (5, vec![(1, 2), (2, 1)]),
+            ]
+        );
+    }
 }
