@@ -8,7 +8,7 @@
 //! [`MAX_IDLE_WAIT`] late. Each sample carries the time it was really taken, not when it was due.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -55,6 +55,10 @@ struct Shared {
     events: Mutex<Vec<TimelineEvent>>,
     /// Full samples taken by the session at each phase, merged in at the end.
     phase_samples: Mutex<Vec<Sample>>,
+    /// When the latest of them was taken, in nanoseconds since `started` (0: none yet): the
+    /// sampler's own rollup is not taken again so soon after one (`memlab run`'s passes each
+    /// record one, and a rollup walks every page of every process).
+    latest_phase_sample_ns: AtomicU64,
     started: Instant,
     /// The sampling thread's id once it went idle; stopping raises it back first, so that
     /// stopping never waits for a free core.
@@ -76,6 +80,7 @@ impl Sampler {
             announced_changed: AtomicBool::new(false),
             events: Mutex::new(Vec::new()),
             phase_samples: Mutex::new(Vec::new()),
+            latest_phase_sample_ns: AtomicU64::new(0),
             started,
             idle_thread: Mutex::new(None),
         });
@@ -100,6 +105,10 @@ impl Sampler {
 
     /// Adds a full sample taken elsewhere (the measurement of a phase: the exact moment).
     pub fn record(&self, sample: Sample) {
+        let taken_ns = (sample.time_s * 1e9) as u64;
+        self.shared
+            .latest_phase_sample_ns
+            .fetch_max(taken_ns.max(1), Ordering::SeqCst);
         self.shared
             .phase_samples
             .lock()
@@ -199,6 +208,14 @@ fn thin(samples: &mut Vec<Sample>, kind: SampleKind) -> bool {
     true
 }
 
+/// When the latest full sample recorded by a measurement was taken.
+fn recorded_full_sample(shared: &Shared) -> Option<Instant> {
+    match shared.latest_phase_sample_ns.load(Ordering::SeqCst) {
+        0 => None,
+        ns => Some(shared.started + Duration::from_nanos(ns)),
+    }
+}
+
 /// Puts the sampling thread at idle priority, unless it is already being stopped. Under the lock
 /// stopping takes: either stopping sees the thread's id and raises it, or the thread sees the
 /// stop and stays at normal priority.
@@ -238,6 +255,15 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             tree = members(root, &announced);
         }
         let now = Instant::now();
+        if now >= next_rollup
+            && let Some(recorded) = recorded_full_sample(shared)
+            && recorded + rollup_interval > now
+        {
+            // A measurement has just taken a full sample: the next rollup is due an interval
+            // after it.
+            next_rollup = recorded + rollup_interval;
+            cost.rollups_skipped += 1;
+        }
         if now >= next_rollup {
             // A full sample also rediscovers the tree (new children, exited ones).
             let began = Instant::now();

@@ -149,6 +149,10 @@ pub struct TimelineEvent {
 pub struct SamplerCost {
     pub statm_samples: u64,
     pub rollup_samples: u64,
+    /// Rollups not taken because a measurement (a phase, a pass of `memlab run`) had just
+    /// recorded a full sample of the tree.
+    #[serde(default)]
+    pub rollups_skipped: u64,
     /// Mean wall time of one sample of the whole tree, in microseconds.
     pub statm_mean_us: f64,
     pub rollup_mean_us: f64,
