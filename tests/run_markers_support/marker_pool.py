@@ -6,7 +6,8 @@ through one readinto from /dev/zero, so that the interpreter touches nothing new
 all of them are done and blocked again, and sends a checkpoint: memlab measures the tree while
 nothing moves. A warm-up step (K = 0) comes first so that the workers' own interpreter pages
 are copied before the baseline checkpoint `forked`, and the parent takes a checkpoint `loaded`
-before forking.
+before forking. Before the last checkpoint the parent itself rewrites the buffer's last
+PARENT_REWRITES pages, which no worker writes: the workers' copies must not grow with them.
 
 argv: PID_LOG [garbage]: writes `parent PID` and `worker PID` lines to PID_LOG; with
 `garbage`, also writes malformed lines and a bad name to the marker pipe between steps.
@@ -22,12 +23,15 @@ BUFFER_PAGES = 256
 WORKERS = 2
 # (marker, pages each worker has written by then)
 STEPS = [("forked", 0), ("first", 8), ("second", 24), ("third", 56)]
+# Pages the parent rewrites before the checkpoint `third` (the buffer's last ones).
+PARENT_REWRITES = 16
 
 log_path = sys.argv[1]
 garbage = len(sys.argv) > 2 and sys.argv[2] == "garbage"
 buffer = bytearray(b"\x01" * (BUFFER_PAGES * PAGE))
 # Views made before the fork: a worker's step allocates nothing.
 views = [memoryview(buffer)[: pages * PAGE] for _, pages in STEPS]
+parent_rewrites = memoryview(buffer)[-PARENT_REWRITES * PAGE :]
 zero = open("/dev/zero", "rb", buffering=0)
 
 with open(log_path, "w") as log:
@@ -70,6 +74,8 @@ def step():
 step()  # warm-up
 for name, _ in STEPS:
     step()
+    if name == "third":
+        zero.readinto(parent_rewrites)
     if not memlab.checkpoint(name):
         sys.exit("checkpoint %s was not measured" % name)
     if garbage and name == "first":
