@@ -8,7 +8,8 @@
 //! those pages in 4 MiB batches, round by round so that machine drift hits every side alike:
 //! - `process_vm_readv`: the fastest read (safe on these pages only because the child's copies
 //!   are mapped by it alone; see src/census/remote.rs);
-//! - `/proc/PID/mem`: the read the census uses, which never copies a shared page.
+//! - `/proc/PID/mem`: the read that never copies a shared page; the census uses it for pages
+//!   still shared, and `process_vm_readv` for those the child maps alone (src/census/remote.rs).
 
 #[path = "../tests/census_support/forked.rs"]
 mod forked;

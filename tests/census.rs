@@ -161,6 +161,18 @@ fn the_census_leaves_the_childs_pages_as_they_were() {
         let frames = pages::frames(run.child_pid);
         let census = take_census(run.child_pid, &copied).expect("census");
         assert!(census.objects("int") >= COUNT);
+        // Then every present page of its private writable mappings: those still shared with
+        // the parent are read through /proc/PID/mem, those it maps alone (the copies) with
+        // process_vm_readv; neither may give the child a page of its own.
+        let page_size = procfs::page_size();
+        let mut every_page: Vec<std::ops::Range<u64>> = Vec::new();
+        for (address, _) in &frames {
+            match every_page.last_mut() {
+                Some(run) if run.end == *address => run.end += page_size,
+                _ => every_page.push(*address..*address + page_size),
+            }
+        }
+        take_census(run.child_pid, &[("all".to_string(), every_page)]).expect("census");
         let after = pages::frames(run.child_pid);
         let changed = pages::differences(&frames, &after);
         assert!(changed.is_empty(), "{}: {changed:?}", python.version);

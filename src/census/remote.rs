@@ -1,10 +1,15 @@
 //! Reading the measured process's memory from outside, without changing a single page of it.
 //!
-//! - Through `/proc/PID/mem`, not `process_vm_readv`: the latter pins the pages it reads
-//!   (`pin_user_pages_remote`, FOLL_PIN), and since Linux 5.19 a read-only pin of an anonymous
-//!   page still shared copy-on-write makes the kernel unshare it first (`gup_must_unshare`):
-//!   the child would get its own copy of every shared page read, the very thing memlab
-//!   measures. `/proc/PID/mem` takes plain references (FOLL_GET | FOLL_FORCE, no write).
+//! - Through `/proc/PID/mem`, unless the page is mapped by this process alone:
+//!   `process_vm_readv` pins the pages it reads (`pin_user_pages_remote`, FOLL_PIN), and since
+//!   Linux 5.19 a read-only pin of an anonymous page still shared copy-on-write makes the
+//!   kernel unshare it first (`gup_must_unshare`): the child would get its own copy of every
+//!   shared page read, the very thing memlab measures. `/proc/PID/mem` takes plain references
+//!   (FOLL_GET | FOLL_FORCE, no write), but copies each page twice (through a kernel page).
+//!   A page the pagemap shows mapped exclusively (`MMAP_EXCLUSIVE`: one mapping, this
+//!   process's) has no one to share it with: the pin finds it exclusive already (a copy the
+//!   child made), or marks it so and keeps the frame (the kernel reuses a page only its pinner
+//!   maps). Those, most of what a census reads, go through `process_vm_readv`: one copy.
 //! - Only pages the pagemap shows present: reading an absent page would fault it in (the zero
 //!   page, or a file page), reading a swapped one would swap it in. An absent page holds what
 //!   it would be faulted in with: zeros in an anonymous mapping, the file's bytes in a
@@ -15,11 +20,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSliceMut};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
+use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::unistd::Pid;
 use procfs::process::{MemoryPageFlags, PageInfo};
 
 use super::types::RemoteMemory;
@@ -36,21 +43,49 @@ pub(crate) enum ReadFailure {
 /// What the pagemap says of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Residence {
+    /// Present, and perhaps mapped by another process too.
     Present,
+    /// Present and mapped by this process alone (`MMAP_EXCLUSIVE`).
+    Exclusive,
     Swapped,
     /// Never touched (or dropped): reads as zeros.
     Absent,
 }
 
+impl Residence {
+    pub(crate) fn is_present(self) -> bool {
+        matches!(self, Residence::Present | Residence::Exclusive)
+    }
+}
+
 fn residence(entry: u64) -> Residence {
     match PageInfo::parse_info(entry) {
         PageInfo::SwapPage(_) => Residence::Swapped,
+        PageInfo::MemoryPage(flags)
+            if flags.contains(MemoryPageFlags::PRESENT | MemoryPageFlags::MMAP_EXCLUSIVE) =>
+        {
+            Residence::Exclusive
+        }
         PageInfo::MemoryPage(flags) if flags.contains(MemoryPageFlags::PRESENT) => {
             Residence::Present
         }
         PageInfo::MemoryPage(_) => Residence::Absent,
     }
 }
+
+/// Bytes of present pages to read into a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub address: u64,
+    pub length: usize,
+    /// Where in the buffer.
+    pub offset: usize,
+    /// Every page of it is [`Residence::Exclusive`]: read with `process_vm_readv`.
+    pub exclusive: bool,
+}
+
+/// Remote pieces per `process_vm_readv` (the kernel's `IOV_MAX`).
+const MAX_IOVECS: usize = 1024;
 
 /// A mapping of the process, and where its absent pages' bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +98,7 @@ pub(crate) struct MappedRegion {
 
 /// A process whose memory is read.
 pub(crate) struct RemoteProcess {
+    pid: i32,
     memory: File,
     pagemap: File,
     page_size_bytes: u64,
@@ -88,6 +124,7 @@ impl RemoteProcess {
     ) -> Result<Self, ReadFailure> {
         regions.sort_by_key(|m| m.range.start);
         Ok(RemoteProcess {
+            pid,
             memory: open_proc(pid, "mem")?,
             pagemap: open_proc(pid, "pagemap")?,
             page_size_bytes,
@@ -166,17 +203,63 @@ impl RemoteProcess {
         true
     }
 
-    /// Reads each `(address, length, buffer offset)` span of present pages into `buffer` and
-    /// sets `readable[i]` for span `i`; a span is readable only whole.
-    pub(crate) fn read_spans(
-        &self,
-        spans: &[(u64, usize, usize)],
-        buffer: &mut [u8],
-        readable: &mut Vec<bool>,
-    ) {
+    /// Reads each span of present pages into `buffer` and sets `readable[i]` for span `i`; a
+    /// span is readable only whole. Spans must not overlap in `buffer`.
+    pub(crate) fn read_spans(&self, spans: &[Span], buffer: &mut [u8], readable: &mut Vec<bool>) {
         readable.clear();
-        for &(address, length, offset) in spans {
-            readable.push(self.read_exact(address, &mut buffer[offset..offset + length]));
+        readable.resize(spans.len(), false);
+        let mut exclusive: Vec<usize> = (0..spans.len()).filter(|i| spans[*i].exclusive).collect();
+        exclusive.sort_by_key(|i| spans[*i].offset);
+        for group in exclusive.chunks(MAX_IOVECS) {
+            self.read_exclusive(spans, group, buffer, readable);
+        }
+        // The rest, and any exclusive span the kernel would not read that way.
+        for (span, ok) in spans.iter().zip(readable.iter_mut()) {
+            if !*ok {
+                *ok = self.read_exact(
+                    span.address,
+                    &mut buffer[span.offset..span.offset + span.length],
+                );
+            }
+        }
+    }
+
+    /// One `process_vm_readv` of the spans `group` (sorted by offset) names; marks those read
+    /// whole. It stops at the first piece it cannot read: later ones are left to `pread`.
+    fn read_exclusive(
+        &self,
+        spans: &[Span],
+        group: &[usize],
+        buffer: &mut [u8],
+        readable: &mut [bool],
+    ) {
+        let remote: Vec<RemoteIoVec> = group
+            .iter()
+            .map(|i| RemoteIoVec {
+                base: spans[*i].address as usize,
+                len: spans[*i].length,
+            })
+            .collect();
+        let mut local: Vec<IoSliceMut> = Vec::with_capacity(group.len());
+        let mut rest = buffer;
+        let mut at = 0;
+        for i in group {
+            let span = spans[*i];
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(span.offset - at);
+            let (piece, tail) = tail.split_at_mut(span.length);
+            local.push(IoSliceMut::new(piece));
+            rest = tail;
+            at = span.offset + span.length;
+        }
+        let Ok(mut read) = process_vm_readv(Pid::from_raw(self.pid), &mut local, &remote) else {
+            return;
+        };
+        for i in group {
+            if read < spans[*i].length {
+                break;
+            }
+            read -= spans[*i].length;
+            readable[*i] = true;
         }
     }
 }
@@ -197,7 +280,8 @@ impl RemoteMemory for RemoteProcess {
             let to = (page_start + page).min(end);
             let part = &mut buffer[(from - address) as usize..(to - address) as usize];
             let ok = match residence {
-                Residence::Present => self.read_exact(from, part),
+                // One page at a time: /proc/PID/mem, whatever its mappings.
+                Residence::Present | Residence::Exclusive => self.read_exact(from, part),
                 Residence::Absent => self.read_absent(from, part),
                 Residence::Swapped => false,
             };
@@ -279,31 +363,48 @@ mod tests {
         assert_eq!(
             residences,
             vec![
-                Residence::Present,
+                // Written by this process alone.
+                Residence::Exclusive,
                 Residence::Absent, // unmapped reads as not present
-                Residence::Present,
+                Residence::Exclusive,
                 Residence::Absent,
             ]
         );
 
-        let spans = [
-            (base, page, 0),
-            (base + page as u64, page, page),
-            (base + 2 * page as u64, 16, 2 * page),
-            (base + 8, 8, 2 * page + 16),
-            (base + page as u64 - 8, 16, 2 * page + 24), // runs into the hole
-        ];
-        let mut buffer = vec![0u8; 2 * page + 40];
-        let mut readable = Vec::new();
-        process.read_spans(&spans, &mut buffer, &mut readable);
-        assert_eq!(readable, vec![true, false, true, true, false]);
-        assert!(buffer[..page].iter().all(|b| *b == 0xAB));
-        assert!(buffer[2 * page..2 * page + 16].iter().all(|b| *b == 0xCD));
-        assert!(
-            buffer[2 * page + 16..2 * page + 24]
-                .iter()
-                .all(|b| *b == 0xAB)
-        );
+        // The same spans read through /proc/PID/mem and through process_vm_readv, where a
+        // span that cannot be read (into the hole) leaves the later ones to /proc/PID/mem.
+        for exclusive in [false, true] {
+            let span = |address: u64, length: usize, offset: usize| Span {
+                address,
+                length,
+                offset,
+                exclusive,
+            };
+            let spans = [
+                span(base, page, 0),
+                span(base + page as u64, page, page),
+                span(base + 2 * page as u64, 16, 2 * page),
+                span(base + 8, 8, 2 * page + 16),
+                span(base + page as u64 - 8, 16, 2 * page + 24), // runs into the hole
+                span(base + 2 * page as u64 + 16, 8, 2 * page + 40),
+            ];
+            let mut buffer = vec![0u8; 2 * page + 48];
+            let mut readable = Vec::new();
+            process.read_spans(&spans, &mut buffer, &mut readable);
+            assert_eq!(
+                readable,
+                vec![true, false, true, true, false, true],
+                "exclusive: {exclusive}"
+            );
+            assert!(buffer[..page].iter().all(|b| *b == 0xAB));
+            assert!(buffer[2 * page..2 * page + 16].iter().all(|b| *b == 0xCD));
+            assert!(
+                buffer[2 * page + 16..2 * page + 24]
+                    .iter()
+                    .all(|b| *b == 0xAB)
+            );
+            assert!(buffer[2 * page + 40..].iter().all(|b| *b == 0xCD));
+        }
 
         let mut word = [0u8; 8];
         assert!(process.read(base, &mut word));

@@ -10,12 +10,13 @@ use super::layout::Layout;
 use super::pool::{
     MAX_PAGES_PER_POOL, PoolOutcome, PoolScratch, TypeResolver, decode_pool, parse_pool_header,
 };
-use super::remote::{RemoteProcess, Residence};
+use super::remote::{RemoteProcess, Residence, Span};
 use super::tally::Tally;
 
-/// Pools per batch: 512 KiB of 16 KiB pools, so the bytes just read are decoded while still
-/// in the CPU cache, and memory stays small.
-const BATCH_POOLS: usize = 32;
+/// Pools per batch: 2 MiB of 16 KiB pools (two batches in flight: 4 MiB of memlab's memory).
+/// Each batch is handed between the reading and the decoding thread; at 512 KiB the hand-overs
+/// cost the census of 1 GiB about 60 ms more (examples/bench_census.rs, docs/performance.md).
+const BATCH_POOLS: usize = 128;
 
 /// A pool the input touches: which of its pages are in the input, and their region labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,14 +271,14 @@ impl Scanner<'_> {
             );
             first = end;
         }
-        let mut spans: Vec<(u64, usize, usize)> = Vec::with_capacity(candidates.len());
+        let mut spans: Vec<Span> = Vec::with_capacity(candidates.len());
         let mut slots = 0;
         for (candidate, &index) in candidates.iter().enumerate() {
             let pool = &batch.pools[index];
             let pages =
                 &batch.residences[candidate * pages_per_pool..(candidate + 1) * pages_per_pool];
             match pages[0] {
-                Residence::Present => {}
+                Residence::Present | Residence::Exclusive => {}
                 Residence::Swapped => {
                     batch.fates[index] = Fate::Unreadable;
                     continue;
@@ -290,21 +291,29 @@ impl Scanner<'_> {
             let mut joins_previous = false;
             for (page, residence) in pages.iter().enumerate() {
                 let offset = slot + page * page_size;
-                if *residence != Residence::Present {
+                if !residence.is_present() {
                     // Swapped pages matter only below the pool's last carved block: see
                     // `decode_batch`.
                     batch.bytes[offset..offset + page_size].fill(0);
                     continue;
                 }
                 let address = pool.pool_address + (page * page_size) as u64;
+                let exclusive = *residence == Residence::Exclusive;
                 match spans.last_mut() {
-                    Some((start, length, at))
-                        if *start + *length as u64 == address && *at + *length == offset =>
+                    Some(span)
+                        if span.address + span.length as u64 == address
+                            && span.offset + span.length == offset
+                            && span.exclusive == exclusive =>
                     {
-                        *length += page_size;
+                        span.length += page_size;
                         joins_previous |= spans.len() == before;
                     }
-                    _ => spans.push((address, page_size, offset)),
+                    _ => spans.push(Span {
+                        address,
+                        length: page_size,
+                        offset,
+                        exclusive,
+                    }),
                 }
             }
             // The first span is shared with the previous pool when their reads coalesced.
