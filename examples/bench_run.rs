@@ -6,10 +6,12 @@
 //! 2. how much following the tree slows the measured operation: the median task time the
 //!    example pools print (pool_list: 4 workers summing 6.7 M ints, copying 205 MiB each;
 //!    pool_global: 4 workers summing a shared 256 MiB array), run alone, under `memlab run`
-//!    with the defaults, and with the timeline sampler off; alternated, median of N.
+//!    with the defaults, without the census, and with the timeline sampler off; alternated,
+//!    median of N, with the load average before and after.
 //!
 //! Run as root after `cargo build --release`:
-//! `cargo run --release --example bench_run [repeats] [slowdown-runs]`.
+//! `cargo run --release --example bench_run [repeats] [slowdown-runs]` (0 repeats: the
+//! slowdown only).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::process::{Command, Stdio};
@@ -105,8 +107,18 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let repeats: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(21);
     let slowdown_runs: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(7);
+    // 0 repeats: the slowdown only.
+    if repeats > 0 {
+        cost_of_a_pass(repeats);
+    }
+    if slowdown_runs > 0 {
+        slowdown(slowdown_runs);
+    }
+}
 
-    // 1. A held tree: pool_global with a long hold, its 4 workers up.
+/// 1. What one poll, one pass and one footprint cost on a held tree, against the floor.
+fn cost_of_a_pass(repeats: usize) {
+    // A held tree: pool_global with a long hold, its 4 workers up.
     let mut pool = Command::new(PYTHON)
         .args(["experiments/examples/pool_global.py", "--hold", "60"])
         .stderr(Stdio::null())
@@ -212,19 +224,39 @@ fn main() {
         (pass / budget).max(200.0),
         footprint / footprint_budget
     );
+}
 
-    // 2. The measured operation, alone and followed; alternated so drift hits all alike.
+/// 2. The measured operation, alone and followed; alternated so drift hits all alike.
+fn slowdown(slowdown_runs: usize) {
+    let variants: [(&str, &[&str]); 4] = [
+        (
+            "memlab run (defaults: census on, passes every 200 ms or more within 10% of a core, timeline statm 10 ms)",
+            &[],
+        ),
+        ("memlab run --no-census", &["--no-census"]),
+        (
+            "memlab run --sample-interval 0 (passes and census, no timeline)",
+            &["--sample-interval", "0"],
+        ),
+        (
+            "memlab run --sample-interval 0 --interval 3600000 (start and sighting passes, polls)",
+            &["--sample-interval", "0", "--interval", "3600000"],
+        ),
+    ];
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|text| text.split_whitespace().next().unwrap_or("?").to_string())
+            .unwrap_or_default()
+    };
     for script in ["pool_list.py", "pool_global.py"] {
-        let (mut alone, mut default, mut no_timeline, mut minimal) =
-            (vec![], vec![], vec![], vec![]);
+        let load_before = load();
+        let mut alone = Vec::new();
+        let mut followed: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
         for _ in 0..slowdown_runs {
             alone.push(pool_alone(script));
-            default.push(pool_under_memlab(script, &[]));
-            no_timeline.push(pool_under_memlab(script, &["--sample-interval", "0"]));
-            minimal.push(pool_under_memlab(
-                script,
-                &["--sample-interval", "0", "--interval", "3600000"],
-            ));
+            for ((_, extra), times) in variants.iter().zip(followed.iter_mut()) {
+                times.push(pool_under_memlab(script, extra));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         let spread = |values: &[f64]| {
@@ -233,36 +265,22 @@ fn main() {
                 .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
             format!("{low:.3} – {high:.3}")
         };
-        let spreads = [
-            spread(&alone),
-            spread(&default),
-            spread(&no_timeline),
-            spread(&minimal),
-        ];
-        let (alone, default, no_timeline, minimal) = (
-            median(alone),
-            median(default),
-            median(no_timeline),
-            median(minimal),
+        println!(
+            "\n## {script}: the workers' median task time, median of {slowdown_runs} runs \
+             (load average {load_before} before, {} after)\n",
+            load()
         );
-        println!("\n## {script}: the workers' median task time, median of {slowdown_runs} runs\n");
         println!("| how | task (s), median | range | vs alone |");
         println!("|---|---|---|---|");
-        println!("| alone | {alone:.4} | {} | |", spreads[0]);
-        println!(
-            "| memlab run (defaults: passes every 200 ms or more, within 10% of a core; timeline statm 10 ms) | {default:.4} | {} | {:+.1}% |",
-            spreads[1],
-            (default / alone - 1.0) * 100.0
-        );
-        println!(
-            "| memlab run --sample-interval 0 (passes only) | {no_timeline:.4} | {} | {:+.1}% |",
-            spreads[2],
-            (no_timeline / alone - 1.0) * 100.0
-        );
-        println!(
-            "| memlab run --sample-interval 0 --interval 3600000 (start and sighting passes, polls) | {minimal:.4} | {} | {:+.1}% |",
-            spreads[3],
-            (minimal / alone - 1.0) * 100.0
-        );
+        let alone_median = median(alone.clone());
+        println!("| alone | {alone_median:.4} | {} | |", spread(&alone));
+        for ((label, _), times) in variants.iter().zip(followed) {
+            let range = spread(&times);
+            let followed_median = median(times);
+            println!(
+                "| {label} | {followed_median:.4} | {range} | {:+.1}% |",
+                (followed_median / alone_median - 1.0) * 100.0
+            );
+        }
     }
 }
