@@ -84,6 +84,29 @@ fn task_seconds(stderr: &str) -> f64 {
         .unwrap_or_else(|| panic!("no task time in: {stderr}"))
 }
 
+/// The 2.5th and 97.5th percentiles of the median of `values` resampled with replacement
+/// (2000 resamples, a fixed seed: the same rounds give the same interval).
+fn bootstrap_interval(values: &[f64]) -> (f64, f64) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        // xorshift64*: enough for resampling indices.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut medians: Vec<f64> = (0..2000)
+        .map(|_| {
+            let sample = (0..values.len())
+                .map(|_| values[(next() % values.len() as u64) as usize])
+                .collect();
+            median(sample)
+        })
+        .collect();
+    medians.sort_by(|a, b| a.total_cmp(b));
+    (medians[50], medians[1949])
+}
+
 fn pool_alone(script: &str) -> f64 {
     let output = Command::new(PYTHON)
         .arg(format!("experiments/examples/{script}"))
@@ -270,16 +293,24 @@ fn slowdown(slowdown_runs: usize) {
              (load average {load_before} before, {} after)\n",
             load()
         );
-        println!("| how | task (s), median | range | vs alone |");
-        println!("|---|---|---|---|");
+        println!(
+            "| how | task (s), median | range | vs alone (medians) | vs alone, paired: median of the rounds' ratios (95% bootstrap interval) |"
+        );
+        println!("|---|---|---|---|---|");
         let alone_median = median(alone.clone());
-        println!("| alone | {alone_median:.4} | {} | |", spread(&alone));
+        println!("| alone | {alone_median:.4} | {} | | |", spread(&alone));
         for ((label, _), times) in variants.iter().zip(followed) {
             let range = spread(&times);
+            let ratios: Vec<f64> = times.iter().zip(&alone).map(|(f, a)| f / a).collect();
+            let (low, high) = bootstrap_interval(&ratios);
+            let percent = |ratio: f64| (ratio - 1.0) * 100.0;
             let followed_median = median(times);
             println!(
-                "| {label} | {followed_median:.4} | {range} | {:+.1}% |",
-                (followed_median / alone_median - 1.0) * 100.0
+                "| {label} | {followed_median:.4} | {range} | {:+.1}% | {:+.1}% ({:+.1}% – {:+.1}%) |",
+                percent(followed_median / alone_median),
+                percent(median(ratios)),
+                percent(low),
+                percent(high)
             );
         }
     }
