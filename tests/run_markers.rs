@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{all_gone_within, is_root, memlab, skip_unless_root, venv_python};
+use memlab::kernel::pagemap::PageCounts;
 use memlab::result::run::{FigureMoment, HeadlineRule, MarkerKind, RunBody};
 use memlab::result::{Phase, ScenarioResult};
 
@@ -91,8 +92,9 @@ fn phase<'a>(result: &'a ScenarioResult, name: &str) -> &'a Phase {
     })
 }
 
-/// (copied pages in all, copied pages in anonymous mappings) of `pid` in `phase`.
-fn copied_pages(phase: &Phase, pid: i32) -> (u64, u64) {
+/// (pages in all, pages in anonymous mappings) of `pid` in `phase`, counted by `count`, from
+/// exact page truth against the parent's frames at the child's sighting.
+fn pages_of(phase: &Phase, pid: i32, count: fn(&PageCounts) -> u64) -> (u64, u64) {
     let process = phase
         .processes
         .iter()
@@ -102,14 +104,23 @@ fn copied_pages(phase: &Phase, pid: i32) -> (u64, u64) {
         .page_truth
         .as_ref()
         .unwrap_or_else(|| panic!("no page truth for {pid} in {}", phase.name));
-    assert!(truth.exact, "{}: {truth:?}", phase.name);
+    assert!(
+        truth.exact && truth.against_sighting,
+        "{}: {truth:?}",
+        phase.name
+    );
     let anon = truth
         .regions
         .iter()
         .filter(|r| r.region == "anon")
-        .map(|r| r.counts.copied_pages)
+        .map(|r| count(&r.counts))
         .sum();
-    (truth.total.copied_pages, anon)
+    (count(&truth.total), anon)
+}
+
+/// (copied pages in all, copied pages in anonymous mappings) of `pid` in `phase`.
+fn copied_pages(phase: &Phase, pid: i32) -> (u64, u64) {
+    pages_of(phase, pid, |counts| counts.copied_pages)
 }
 
 #[test]
@@ -198,20 +209,9 @@ fn every_checkpoint_is_a_phase_with_exact_page_truth_and_at_picks_the_headline()
     let interpreter_slack = 4;
     for worker in &workers {
         let rewritten = |name: &str| {
-            let truth = phase(result, name)
-                .processes
-                .iter()
-                .find(|p| p.pid == *worker)
-                .and_then(|p| p.page_truth.as_ref())
-                .unwrap_or_else(|| panic!("page truth for {worker} at '{name}'"));
-            assert!(truth.against_sighting, "{truth:?}");
-            let anon: u64 = truth
-                .regions
-                .iter()
-                .filter(|r| r.region == "anon")
-                .map(|r| r.counts.rewritten_by_parent_pages)
-                .sum();
-            (truth.total.rewritten_by_parent_pages, anon)
+            pages_of(phase(result, name), *worker, |counts| {
+                counts.rewritten_by_parent_pages
+            })
         };
         let (second, third) = (rewritten("second"), rewritten("third"));
         let grown = third.1 - second.1;
