@@ -45,7 +45,12 @@ fn footprint(
     pids.dedup();
 
     let page_size = procfs::page_size();
-    let mut frames = FrameCounts::default();
+    // The mappings per frame are needed only to find frames mapped outside the tree.
+    let mut frames = FrameCounts::new(if with_outside {
+        Keep::Mappings
+    } else {
+        Keep::Presence
+    });
     let mut pages_examined = 0;
     let mut swapped_pages = 0;
     let mut entries: Vec<PageInfo> = Vec::with_capacity(CHUNK_PAGES);
@@ -102,13 +107,23 @@ fn footprint(
 /// Frames per block of [`FrameCounts`]: 64 Ki frames, 256 MiB of physical memory.
 const FRAME_BLOCK_BITS: u32 = 16;
 
+/// What [`FrameCounts`] keeps of each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// How many in-tree mappings it has (a byte per frame).
+    Mappings,
+    /// Only whether the tree maps it (a bit per frame: 8x less memory to touch, and the
+    /// counters' loads were most of the counting's cost).
+    Presence,
+}
+
 /// How many in-tree mappings each physical frame has, in blocks allocated on first use.
 /// memlab's own memory then follows the physical span the tree touches (at most
 /// RAM / page size bytes: 6 MiB for 24 GiB), not the tree's size, which a list of
 /// one PFN per mapped page would (8 bytes per page: 40 MiB for 1 GiB and 4 children).
 /// Counts saturate at 255: such a frame is never counted as mapped outside the tree.
-#[derive(Default)]
 struct FrameCounts {
+    keep: Keep,
     /// Block number → its index in `blocks`.
     index: std::collections::BTreeMap<u64, usize>,
     blocks: Vec<Box<[u8]>>,
@@ -120,6 +135,16 @@ struct FrameCounts {
 }
 
 impl FrameCounts {
+    fn new(keep: Keep) -> Self {
+        FrameCounts {
+            keep,
+            index: Default::default(),
+            blocks: Vec::new(),
+            last: None,
+            distinct: 0,
+        }
+    }
+
     fn add(&mut self, pfn: u64) {
         let block_number = pfn >> FRAME_BLOCK_BITS;
         let block = match self.last {
@@ -128,26 +153,43 @@ impl FrameCounts {
                 let next = self.blocks.len();
                 let block = *self.index.entry(block_number).or_insert(next);
                 if block == next {
-                    self.blocks
-                        .push(vec![0u8; 1 << FRAME_BLOCK_BITS].into_boxed_slice());
+                    let bytes = match self.keep {
+                        Keep::Mappings => 1 << FRAME_BLOCK_BITS,
+                        Keep::Presence => 1 << (FRAME_BLOCK_BITS - 3),
+                    };
+                    self.blocks.push(vec![0u8; bytes].into_boxed_slice());
                 }
                 self.last = Some((block_number, block));
                 block
             }
         };
-        let count = &mut self.blocks[block][(pfn & ((1 << FRAME_BLOCK_BITS) - 1)) as usize];
-        if *count == 0 {
-            self.distinct += 1;
+        let offset = (pfn & ((1 << FRAME_BLOCK_BITS) - 1)) as usize;
+        let block = &mut self.blocks[block];
+        match self.keep {
+            Keep::Mappings => {
+                let count = &mut block[offset];
+                if *count == 0 {
+                    self.distinct += 1;
+                }
+                *count = count.saturating_add(1);
+            }
+            Keep::Presence => {
+                let (byte, bit) = (&mut block[offset >> 3], 1u8 << (offset & 7));
+                if *byte & bit == 0 {
+                    self.distinct += 1;
+                    *byte |= bit;
+                }
+            }
         }
-        *count = count.saturating_add(1);
     }
 
     fn distinct(&self) -> u64 {
         self.distinct
     }
 
-    /// Each block with its number, by block number.
+    /// Each block of mapping counts with its number, by block number.
     fn blocks(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        assert_eq!(self.keep, Keep::Mappings, "only counts are kept per frame");
         self.index
             .iter()
             .map(|(number, block)| (*number, &*self.blocks[*block]))
@@ -202,7 +244,7 @@ mod tests {
 
     #[test]
     fn frame_counts_count_each_frame_once_across_blocks_and_keep_the_mappings_per_frame() {
-        let mut frames = FrameCounts::default();
+        let mut frames = FrameCounts::new(Keep::Mappings);
         let far = 5 << FRAME_BLOCK_BITS;
         // Two blocks visited back and forth, a frame added twice, one added 300 times.
         for pfn in [7, far + 1, 7, 8, far + 1, far + 2] {
@@ -229,5 +271,19 @@ mod tests {
                 (5, vec![(1, 2), (2, 1)]),
             ]
         );
+    }
+
+    #[test]
+    fn frame_presence_counts_the_same_distinct_frames() {
+        let far = 5 << FRAME_BLOCK_BITS;
+        let pfns = [7, far + 1, 7, 8, far + 1, far + 2, 9, 9, far + 65535, 0];
+        let mut counts = FrameCounts::new(Keep::Mappings);
+        let mut presence = FrameCounts::new(Keep::Presence);
+        for pfn in pfns {
+            counts.add(pfn);
+            presence.add(pfn);
+        }
+        assert_eq!(presence.distinct(), 7);
+        assert_eq!(presence.distinct(), counts.distinct());
     }
 }
