@@ -154,10 +154,11 @@ fn every_checkpoint_is_a_phase_with_exact_page_truth_and_at_picks_the_headline()
             ("second", MarkerKind::Checkpoint, parent),
             ("third", MarkerKind::Checkpoint, parent),
             ("done", MarkerKind::Mark, parent),
+            ("finished", MarkerKind::Checkpoint, parent),
         ]
     );
     let markers = body(result).markers.as_ref().expect("markers came");
-    assert_eq!((markers.measured, markers.answered), (6, 5), "{markers:?}");
+    assert_eq!((markers.measured, markers.answered), (7, 6), "{markers:?}");
     assert_eq!((markers.dropped, markers.rejected_lines), (0, 0));
     assert!(markers.warnings.is_empty(), "{markers:?}");
     assert!(
@@ -310,7 +311,7 @@ fn bad_lines_on_the_pipe_give_one_warning_per_kind_and_the_run_goes_on() {
     assert_eq!(markers.dropped, 1, "the marker from outside the tree");
     assert_eq!(markers.warnings.len(), 3);
     // The markers after the bad lines were measured all the same.
-    assert_eq!((markers.measured, markers.answered), (6, 5));
+    assert_eq!((markers.measured, markers.answered), (7, 6));
     ran.result
         .phase("third")
         .expect("measured after the garbage");
