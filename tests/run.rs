@@ -10,17 +10,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{alive, all_gone_within, memlab, skip_unless_root, venv_python};
+use common::{alive, all_gone_within, example, memlab, skip_unless_root, venv_python};
 use memlab::result::ScenarioResult;
 use memlab::result::run::{ProcessEnd, ProcessKind, RunBody, RunProcess};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 const MIB: u64 = 1 << 20;
-
-fn example(name: &str) -> String {
-    format!("{}/experiments/examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Ran {
     code: i32,

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{all_gone_within, memlab, skip_unless_root, venv_python};
+use common::{all_gone_within, example, memlab, skip_unless_root, venv_python};
 use memlab::result::ScenarioResult;
 use memlab::result::census::NOT_PYMALLOC_TYPE;
 use memlab::result::run::{CensusMoment, ProcessKind, RunBody, RunCensus, RunProcess};
@@ -19,10 +19,6 @@ const MIB: u64 = 1 << 20;
 /// Ints the interpreter holds itself besides the list's (constants, caches, counters): the
 /// census counts every int on the copied pages.
 const INTERPRETER_INTS: u64 = 5_000;
-
-fn example(name: &str) -> String {
-    format!("{}/experiments/examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Ran {
     code: i32,

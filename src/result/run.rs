@@ -340,6 +340,32 @@ pub enum CensusMoment {
 }
 
 impl RunProcess {
+    /// A process seen from 0 s to 1 s in one pass, exited, with no figures: the base the
+    /// unit tests' records vary.
+    #[cfg(test)]
+    pub(crate) fn seen_once(pid: i32, kind: ProcessKind) -> RunProcess {
+        RunProcess {
+            pid,
+            parent_pid: None,
+            command: format!("worker {pid}"),
+            kind,
+            child_index: None,
+            depth: 1,
+            first_seen_s: 0.0,
+            last_seen_s: 1.0,
+            gone_s: None,
+            end: ProcessEnd::Exited,
+            peak_rss_bytes: 0,
+            peak_pss_bytes: None,
+            peak_uss_bytes: None,
+            peak_anonymous_bytes: None,
+            measured_passes: 1,
+            figures: None,
+            most_copied: None,
+            censuses: Vec::new(),
+        }
+    }
+
     /// The census that goes with `headline`: the one taken at its pass, else the latest one
     /// taken before it; none when every census came later (never a later moment).
     pub fn census_for(&self, headline: &Headline) -> Option<(&RunCensus, CensusMoment)> {

@@ -187,6 +187,11 @@ pub fn start_paused(
     (child, workload, children, stderr)
 }
 
+/// The path of an example program in experiments/examples.
+pub fn example(name: &str) -> String {
+    format!("{}/experiments/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 /// The project's .venv interpreter (created by `make test`, with numpy).
 pub fn venv_python() -> String {
     let path = format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR"));

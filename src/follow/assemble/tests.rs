@@ -4,33 +4,15 @@ use std::process::ExitStatus;
 use super::*;
 use crate::follow::outcome::PeakFootprint;
 use crate::kernel::meminfo::MeminfoSnapshot;
-use crate::result::run::{
-    ExitStatusFact, Figures, MarkerKind, PassesFact, PhaseMarker, ProcessEnd, RunPhase,
-};
+use crate::result::run::{ExitStatusFact, Figures, MarkerKind, PassesFact, PhaseMarker, RunPhase};
 use crate::result::{Phase, Timeline, TreeTotals};
 
 const MIB: u64 = 1 << 20;
 
 fn process(pid: i32, kind: ProcessKind, parent_pid: Option<i32>) -> RunProcess {
     RunProcess {
-        pid,
         parent_pid,
-        command: format!("worker {pid}"),
-        kind,
-        child_index: None,
-        depth: 1,
-        first_seen_s: 0.0,
-        last_seen_s: 1.0,
-        gone_s: None,
-        end: ProcessEnd::Exited,
-        peak_rss_bytes: 0,
-        peak_pss_bytes: None,
-        peak_uss_bytes: None,
-        peak_anonymous_bytes: None,
-        measured_passes: 1,
-        figures: None,
-        most_copied: None,
-        censuses: Vec::new(),
+        ..RunProcess::seen_once(pid, kind)
     }
 }
 

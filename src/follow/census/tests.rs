@@ -125,24 +125,13 @@ fn a_child_keeps_its_latest_censuses_and_every_checkpoint() {
 
 fn record(pid: i32, kind: ProcessKind, first_seen_s: f64, gone_s: Option<f64>) -> RunProcess {
     RunProcess {
-        pid,
         parent_pid: Some(1),
         command: "python worker".into(),
-        kind,
         child_index: Some(1),
-        depth: 1,
         first_seen_s,
         last_seen_s: gone_s.unwrap_or(9.0),
         gone_s,
-        end: crate::result::run::ProcessEnd::Exited,
-        peak_rss_bytes: 0,
-        peak_pss_bytes: None,
-        peak_uss_bytes: None,
-        peak_anonymous_bytes: None,
-        measured_passes: 1,
-        figures: None,
-        most_copied: None,
-        censuses: Vec::new(),
+        ..RunProcess::seen_once(pid, kind)
     }
 }
 
