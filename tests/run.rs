@@ -696,3 +696,77 @@ fn what_the_command_leaves_running_is_named_in_one_line_then_killed() {
     assert_eq!(find(&processes, sleep).end, ProcessEnd::Killed);
     assert!(all_gone_within(&[sleep], 2.0));
 }
+
+/// Processes outside memlab's tree that keep every core busy, killed when dropped.
+struct Spinners(Vec<Child>);
+
+impl Spinners {
+    fn on_every_core() -> Spinners {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Spinners(
+            (0..cores)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        for spinner in &mut self.0 {
+            let _ = spinner.kill();
+            let _ = spinner.wait();
+        }
+    }
+}
+
+/// memlab's passes yield to the measured tree, not to everyone: with other programs on every
+/// core and a tree that leaves them unused, a pass is not left waiting for a free core. A worker
+/// that copies 16 MiB a little after its first sighting and exits 0.45 s later is measured with
+/// its copy (a pass waiting at idle priority would have waited past its exit).
+#[test]
+fn a_short_lived_worker_is_measured_while_other_programs_keep_every_core_busy() {
+    if skip_unless_root("short-lived worker") {
+        return;
+    }
+    let spinners = Spinners::on_every_core();
+    let out = tempfile::tempdir().unwrap();
+    let log = out.path().join("pids.log");
+    let script = r#"
+import os, sys, time
+log = open(sys.argv[1], "a")
+buf = bytearray(32 << 20)
+child = os.fork()
+if child == 0:
+    print("child", os.getpid(), file=log, flush=True)
+    time.sleep(0.15)  # its first sighting's pass comes before the copy
+    for i in range(0, 16 << 20, 4096):
+        buf[i] = 1
+    time.sleep(0.45)
+    os._exit(0)
+os.waitpid(child, 0)
+time.sleep(0.3)
+"#;
+    let python = venv_python();
+    let ran = run(
+        &["--", &python, "-c", script, log.to_str().unwrap()],
+        out.path(),
+        &[],
+    );
+    drop(spinners);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let processes = processes(&ran.result);
+    let child = find(&processes, logged_pid(&logged(&log), "child"));
+    assert_eq!(child.kind, ProcessKind::Forked);
+    assert!(
+        child.figures.as_ref().is_some_and(|f| f.exact),
+        "{child:#?}"
+    );
+    assert!(copied(child) >= 16 * MIB, "copied {}", copied(child));
+    assert!(copied(child) < 20 * MIB, "copied {}", copied(child));
+}

@@ -145,6 +145,11 @@ impl Follower {
         self.census.stop();
     }
 
+    /// The pids of the tree's live processes.
+    pub fn alive_pids(&self) -> Vec<i32> {
+        self.tree.alive().map(|t| t.pid).collect()
+    }
+
     /// The live processes other than the root.
     pub fn others_alive(&self) -> Vec<i32> {
         self.tree

@@ -26,10 +26,13 @@
 //!   and on every checkpoint's pass, within [`CENSUS_CPU_BUDGET`]; none once the tree began
 //!   to end; off with `--no-census`.
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
-//! - **Priority**: the periodic passes and the sampler run at `SCHED_IDLE`, so that they take
-//!   the cores the tree leaves free; polls, sighting passes, marker passes and the last pass stay
-//!   at normal priority (short-lived workers, signals, the command's exit and a program blocked
-//!   at a checkpoint wait for them).
+//! - **Priority**: scheduled passes (periodic and first sightings) run at `SCHED_IDLE` while the
+//!   tree keeps every core busy, so that they take only the cores the tree leaves free, for at
+//!   most [`PASS_MAX_IDLE_WAIT`]; while the tree leaves a core unused (another program may be on
+//!   it) a pass runs at normal priority, so that programs it does not measure do not starve it
+//!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls (with the parent's capture at a sighting), marker
+//!   passes and the last pass stay at normal priority (signals, the command's exit and a program
+//!   blocked at a checkpoint wait for them).
 //!
 //! The pieces, each unit-tested without processes where it is pure:
 //!
@@ -80,6 +83,7 @@ use nix::sys::signal::Signal;
 use crate::measure::guard;
 use crate::measure::priority::IdleSection;
 use crate::measure::sampler::{Sampler, SamplerConfig};
+use crate::measure::tree_load::{CpuSource, TreeLoad};
 
 use ending::{CommandGuard, Ending};
 use follower::{Follower, PassReason};
@@ -171,9 +175,10 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let now = Instant::now();
-        // A sighting pass stays at normal priority: it is what catches short-lived workers.
-        let yielding = (follower.schedule().pass_due(now) && !follower.schedule().sighting())
-            .then(|| yield_during_pass(root, attached));
+        let yielding = follower
+            .schedule()
+            .pass_due(now)
+            .then(|| yield_during_pass(root, attached, follower.alive_pids()));
         follower.pass_if_due(now, sampler.as_ref())?;
         drop(yielding);
         if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {
@@ -218,15 +223,22 @@ pub fn follow(
     Ok(outcome)
 }
 
-/// A periodic pass runs at idle priority: it waits for a core the tree leaves free, at most
-/// [`PASS_MAX_IDLE_WAIT`], and no longer once memlab is interrupted or the command exited (the
-/// signal is forwarded and the exit noticed by the loop, after the pass). Passes that something
-/// waits for (a marker, the last look) and sighting passes (a new process may live briefly: its
-/// first sighting must measure it) stay at normal priority.
-fn yield_during_pass(root: i32, attached: bool) -> IdleSection {
-    IdleSection::enter(PASS_MAX_IDLE_WAIT, move || {
-        guard::interrupted().is_some() || (!attached && exited(root))
-    })
+/// A scheduled pass (periodic or a first sighting) yields to the tree: at idle priority while
+/// the tree keeps every core busy, at most [`PASS_MAX_IDLE_WAIT`], and no longer once memlab is
+/// interrupted or the command exited (the signal is forwarded and the exit noticed by the loop,
+/// after the pass). A core the tree leaves unused it takes at normal priority, whoever else
+/// wants it. Passes that something waits for (a marker, the last look) stay at normal priority.
+fn yield_during_pass(root: i32, attached: bool, tree: Vec<i32>) -> IdleSection {
+    let source = match crate::measure::containment::cgroup_dir() {
+        Some(dir) if !attached => CpuSource::Cgroup(dir),
+        _ => CpuSource::Processes(tree),
+    };
+    let mut load = TreeLoad::new(source);
+    IdleSection::enter(
+        PASS_MAX_IDLE_WAIT,
+        move || guard::interrupted().is_some() || (!attached && exited(root)),
+        move || load.busy(),
+    )
 }
 
 /// Whether the command exited, without reaping it (its `Child` does, on the loop's thread).

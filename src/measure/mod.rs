@@ -10,3 +10,4 @@ pub mod priority;
 pub mod sampler;
 pub mod sightings;
 pub mod snapshot;
+pub mod tree_load;

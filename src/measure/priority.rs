@@ -8,6 +8,9 @@
 //! - work that something waits for (a signal to forward, the end of a run, a program blocked at
 //!   a checkpoint) stays at normal priority, or is raised back to it: [`IdleSection`] raises its
 //!   thread after a bounded wait, or at once when [`IdleSection::enter`]'s `hurry` says so;
+//! - the program is what memlab yields to, not everyone: a section's `busy` (the tree's recent
+//!   CPU use, [`super::tree_load`]) raises the thread while the program leaves a core unused,
+//!   whoever else wants that core, and lowers it again once the program keeps every core busy;
 //! - a thread goes idle only when it can be raised back: leaving `SCHED_IDLE` needs
 //!   `CAP_SYS_NICE` (or an `RLIMIT_NICE` that allows nice 0), so without it memlab measures at
 //!   normal priority, as before.
@@ -114,7 +117,9 @@ pub fn in_idle_section() -> bool {
 }
 
 /// The calling thread at `SCHED_IDLE` until dropped, raised back by a watchdog after
-/// `max_wait` or as soon as `hurry()` holds.
+/// `max_wait` or as soon as `hurry()` holds; in between, at normal priority while `busy()` says
+/// the program it yields to leaves a core unused (the core is someone else's: taking it costs
+/// the program nothing), and idle again once the program keeps every core busy.
 pub struct IdleSection {
     thread_id: i32,
     previous: Option<Policy>,
@@ -124,7 +129,11 @@ pub struct IdleSection {
 
 impl IdleSection {
     /// Enters the section; a no-op section when idle priority is not available.
-    pub fn enter(max_wait: Duration, hurry: impl Fn() -> bool + Send + 'static) -> IdleSection {
+    pub fn enter(
+        max_wait: Duration,
+        hurry: impl Fn() -> bool + Send + 'static,
+        mut busy: impl FnMut() -> Option<bool> + Send + 'static,
+    ) -> IdleSection {
         let thread_id = current_thread_id();
         let previous = current_policy().filter(|_| idle_supported());
         let Some(previous) = previous.filter(|p| *p != IDLE) else {
@@ -144,10 +153,17 @@ impl IdleSection {
                 if stopped.recv().is_err() {
                     return false;
                 }
+                let mut idle = true;
                 loop {
                     let now = Instant::now();
                     if now >= deadline || hurry() {
                         return set_policy(thread_id, previous);
+                    }
+                    // None (not known yet): as it is.
+                    match busy() {
+                        Some(false) if idle => idle = !set_policy(thread_id, previous),
+                        Some(true) if !idle => idle = set_policy(thread_id, IDLE),
+                        _ => {}
                     }
                     match stopped.recv_timeout(HURRY_CHECK.min(deadline - now)) {
                         Err(RecvTimeoutError::Timeout) => {}
@@ -193,17 +209,19 @@ impl IdleSection {
     }
 
     fn finish(&mut self) -> bool {
-        if let Some(previous) = self.previous.take() {
-            set_policy(self.thread_id, previous);
-            IN_IDLE_SECTION.with(|flag| flag.set(false));
-        }
-        match self.watchdog.take() {
+        // The watchdog first: it may lower the thread again until it has stopped.
+        let raised = match self.watchdog.take() {
             Some((stop, watchdog)) => {
                 drop(stop);
                 watchdog.join().unwrap_or(false)
             }
             None => false,
+        };
+        if let Some(previous) = self.previous.take() {
+            set_policy(self.thread_id, previous);
+            IN_IDLE_SECTION.with(|flag| flag.set(false));
         }
+        raised
     }
 }
 

@@ -10,7 +10,7 @@ fn policy_now() -> libc::c_int {
 fn an_idle_section_puts_its_thread_at_sched_idle_and_back() {
     std::thread::spawn(|| {
         assert_eq!(policy_now(), libc::SCHED_OTHER);
-        let section = IdleSection::enter(Duration::from_secs(600), || false);
+        let section = IdleSection::enter(Duration::from_secs(600), || false, || None);
         if idle_supported() {
             assert!(section.yielding());
             assert!(in_idle_section());
@@ -36,7 +36,7 @@ fn the_watchdog_raises_a_section_told_to_hurry_and_one_that_waited_too_long() {
     }
     for (max_wait, hurry) in [(Duration::from_secs(600), true), (Duration::ZERO, false)] {
         std::thread::spawn(move || {
-            let section = IdleSection::enter(max_wait, move || hurry);
+            let section = IdleSection::enter(max_wait, move || hurry, || None);
             assert!(section.yielding());
             // The watchdog raises the thread from outside; wait for it to have done so.
             let waited = Instant::now();
@@ -51,6 +51,50 @@ fn the_watchdog_raises_a_section_told_to_hurry_and_one_that_waited_too_long() {
         .join()
         .unwrap();
     }
+}
+
+/// Waits (bounded) until the calling thread's policy is `policy`: the watchdog changes it from
+/// outside.
+fn wait_for_policy(policy: libc::c_int) {
+    let waited = Instant::now();
+    while policy_now() != policy {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "policy never became {policy}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_section_runs_at_normal_priority_while_the_program_leaves_a_core_unused() {
+    if !idle_supported() {
+        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+        return;
+    }
+    std::thread::spawn(|| {
+        let busy = Arc::new(AtomicBool::new(false));
+        let told = Arc::clone(&busy);
+        let section = IdleSection::enter(
+            Duration::from_secs(600),
+            || false,
+            move || Some(told.load(Ordering::SeqCst)),
+        );
+        assert!(section.yielding());
+        // A core is left unused: the watchdog raises the thread, and lowers it again once the
+        // program keeps every core busy.
+        wait_for_policy(libc::SCHED_OTHER);
+        busy.store(true, Ordering::SeqCst);
+        wait_for_policy(libc::SCHED_IDLE);
+        busy.store(false, Ordering::SeqCst);
+        wait_for_policy(libc::SCHED_OTHER);
+        assert!(in_idle_section());
+        assert!(!section.leave(), "raised by the load, not for good");
+        assert_eq!(policy_now(), libc::SCHED_OTHER);
+        assert!(!in_idle_section());
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]
