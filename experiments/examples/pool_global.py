@@ -52,6 +52,6 @@ if __name__ == "__main__":
     if any(total != data.size for _, total, _, _ in results):
         sys.exit("a worker read something else than ones")
     seconds = sorted(s for _, _, s, _ in results)
-    print("pool_global: %d tasks on %d workers (%d distinct) summed %d MiB each; median sum %.3f s"
+    print("pool_global: %d tasks on %d workers (%d distinct) summed %d MiB each; median sum %.4f s"
           % (tasks, args.workers, len({pid for *_, pid in results}), args.size_mib,
              seconds[len(seconds) // 2]), file=sys.stderr)

@@ -52,6 +52,6 @@ if __name__ == "__main__":
     if any(total != expected for _, total, _, _ in results):
         sys.exit("a worker summed something else")
     seconds = sorted(s for _, _, s, _ in results)
-    print("pool_list: %d tasks on %d workers (%d distinct) summed %d ints each; median sum %.3f s"
+    print("pool_list: %d tasks on %d workers (%d distinct) summed %d ints each; median sum %.4f s"
           % (tasks, args.workers, len({pid for *_, pid in results}), N,
              seconds[len(seconds) // 2]), file=sys.stderr)
