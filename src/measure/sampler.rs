@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::priority::IdleWorker;
+use super::tree_load::{CpuSource, TreeLoad};
 use crate::kernel::rollup::read_memory_triple;
 use crate::kernel::tree::descendants;
 use crate::result::{
@@ -33,6 +34,9 @@ const MAX_SAMPLES_PER_KIND: usize = 2000;
 /// The thread samples at idle priority, and at normal priority once a sample is this late: a
 /// tree that keeps every core busy is still sampled, about this much less often.
 const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
+/// A rollup (the costly sample: a walk of every page table) raised with a late `statm` sample
+/// waits while the tree keeps every core busy, until it is this late.
+const ROLLUP_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 pub struct SamplerConfig {
@@ -208,6 +212,13 @@ fn thin(samples: &mut Vec<Sample>, kind: SampleKind) -> bool {
     true
 }
 
+/// Whether a due rollup, `late` past its time, waits for a free core: only while the tree keeps
+/// every core busy and the thread runs at normal priority just for a late statm sample, and at
+/// most [`ROLLUP_MAX_IDLE_WAIT`].
+fn rollup_waits(tree_busy: bool, raised: bool, late: Duration) -> bool {
+    tree_busy && raised && late < ROLLUP_MAX_IDLE_WAIT
+}
+
 /// When the latest full sample recorded by a measurement was taken.
 fn recorded_full_sample(shared: &Shared) -> Option<Instant> {
     match shared.latest_phase_sample_ns.load(Ordering::SeqCst) {
@@ -244,8 +255,15 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
     let mut tree: Vec<(i32, Role)> = vec![(root, Role::Parent)];
     let mut next_statm = Instant::now();
     let mut next_rollup = Instant::now();
+    // The tree's CPU use, when it has a cgroup of its own (a started workload or command).
+    let mut load =
+        super::containment::cgroup_dir().map(|dir| TreeLoad::new(CpuSource::Cgroup(dir)));
+    // The due rollup has waited for a free core at least once.
+    let mut rollup_deferred = false;
 
     while !shared.stop.load(Ordering::SeqCst) {
+        // Read at every turn, so that its window is full when a rollup asks.
+        let tree_busy = load.as_mut().and_then(TreeLoad::busy) == Some(true);
         if shared.announced_changed.swap(false, Ordering::SeqCst) {
             let announced = shared
                 .announced
@@ -264,7 +282,16 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             next_rollup = recorded + rollup_interval;
             cost.rollups_skipped += 1;
         }
-        if now >= next_rollup {
+        // Raised for a late statm sample while the tree keeps every core busy: the rollup waits
+        // for a free core, up to ROLLUP_MAX_IDLE_WAIT late.
+        let rollup_waits = rollup_waits(
+            tree_busy,
+            idle.as_ref().is_some_and(IdleWorker::raised),
+            now.saturating_duration_since(next_rollup),
+        );
+        rollup_deferred |= now >= next_rollup && rollup_waits;
+        if now >= next_rollup && !rollup_waits {
+            cost.rollups_waited += u64::from(std::mem::take(&mut rollup_deferred));
             // A full sample also rediscovers the tree (new children, exited ones).
             let began = Instant::now();
             let announced = shared
@@ -381,5 +408,23 @@ pub fn rollup_sample(time_s: f64, processes: &[crate::result::ProcessSnapshot]) 
                 })
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollup_waits_only_while_the_tree_keeps_every_core_busy_and_at_most_a_second() {
+        let ms = Duration::from_millis;
+        // Raised for a late statm sample, the tree on every core: the walk waits.
+        assert!(rollup_waits(true, true, ms(150)));
+        // Late enough: taken at normal priority all the same.
+        assert!(!rollup_waits(true, true, ROLLUP_MAX_IDLE_WAIT));
+        // A core the tree leaves unused is taken at once.
+        assert!(!rollup_waits(false, true, ms(150)));
+        // At idle priority the thread runs only on a free core: nothing to wait for.
+        assert!(!rollup_waits(true, false, ms(150)));
     }
 }
