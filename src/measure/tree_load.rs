@@ -1,5 +1,5 @@
 //! Whether the measured tree keeps every core busy right now. memlab's work yields to the tree
-//! ([`super::priority::IdleSection`]), but only while the tree needs the cores: a core the tree
+//! (at idle priority), but only while the tree needs the cores: a core the tree
 //! leaves unused goes to memlab's work even when another program (another test, a build) would
 //! take it, so that memlab measures on time without slowing the tree.
 //!
