@@ -6,6 +6,29 @@ fn policy_now() -> libc::c_int {
     unsafe { libc::sched_getscheduler(0) }
 }
 
+/// Whether this process may not leave SCHED_IDLE (needs CAP_SYS_NICE): the test is then skipped,
+/// saying so.
+fn cannot_leave_idle() -> bool {
+    if idle_supported() {
+        return false;
+    }
+    eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+    true
+}
+
+/// Waits (bounded) until the calling thread's policy is `policy`: the watchdog changes it from
+/// outside.
+fn wait_for_policy(policy: libc::c_int) {
+    let waited = Instant::now();
+    while policy_now() != policy {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "policy never became {policy}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn an_idle_section_puts_its_thread_at_sched_idle_and_back() {
     std::thread::spawn(|| {
@@ -30,8 +53,7 @@ fn an_idle_section_puts_its_thread_at_sched_idle_and_back() {
 
 #[test]
 fn the_watchdog_raises_a_section_told_to_hurry_and_one_that_waited_too_long() {
-    if !idle_supported() {
-        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+    if cannot_leave_idle() {
         return;
     }
     for (max_wait, hurry) in [(Duration::from_secs(600), true), (Duration::ZERO, false)] {
@@ -39,12 +61,7 @@ fn the_watchdog_raises_a_section_told_to_hurry_and_one_that_waited_too_long() {
             let section = IdleSection::enter(max_wait, move || hurry, || None);
             assert!(section.yielding());
             // The watchdog raises the thread from outside; wait for it to have done so.
-            let waited = Instant::now();
-            while policy_now() == libc::SCHED_IDLE {
-                assert!(waited.elapsed() < Duration::from_secs(30), "never raised");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            assert_eq!(policy_now(), libc::SCHED_OTHER);
+            wait_for_policy(libc::SCHED_OTHER);
             assert!(section.leave(), "the watchdog raised the thread");
             assert_eq!(policy_now(), libc::SCHED_OTHER);
         })
@@ -53,23 +70,9 @@ fn the_watchdog_raises_a_section_told_to_hurry_and_one_that_waited_too_long() {
     }
 }
 
-/// Waits (bounded) until the calling thread's policy is `policy`: the watchdog changes it from
-/// outside.
-fn wait_for_policy(policy: libc::c_int) {
-    let waited = Instant::now();
-    while policy_now() != policy {
-        assert!(
-            waited.elapsed() < Duration::from_secs(30),
-            "policy never became {policy}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 #[test]
 fn a_section_runs_at_normal_priority_while_the_program_leaves_a_core_unused() {
-    if !idle_supported() {
-        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+    if cannot_leave_idle() {
         return;
     }
     std::thread::spawn(|| {
@@ -99,8 +102,7 @@ fn a_section_runs_at_normal_priority_while_the_program_leaves_a_core_unused() {
 
 #[test]
 fn a_thread_made_idle_for_good_is_raised_by_another() {
-    if !idle_supported() {
-        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+    if cannot_leave_idle() {
         return;
     }
     let (ids, id) = std::sync::mpsc::channel();
@@ -121,8 +123,7 @@ fn a_thread_made_idle_for_good_is_raised_by_another() {
 
 #[test]
 fn an_idle_worker_late_for_its_work_is_raised_until_the_work_is_done() {
-    if !idle_supported() {
-        eprintln!("skipped: this process may not leave SCHED_IDLE (needs CAP_SYS_NICE)");
+    if cannot_leave_idle() {
         return;
     }
     std::thread::spawn(|| {
@@ -134,12 +135,7 @@ fn an_idle_worker_late_for_its_work_is_raised_until_the_work_is_done() {
         assert!(!worker.done());
         // Work due now and not done: raised once it is 20 ms late.
         worker.due(Instant::now());
-        let waited = Instant::now();
-        while policy_now() == libc::SCHED_IDLE {
-            assert!(waited.elapsed() < Duration::from_secs(30), "never raised");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert_eq!(policy_now(), libc::SCHED_OTHER);
+        wait_for_policy(libc::SCHED_OTHER);
         assert!(worker.done(), "it was raised");
         assert_eq!(policy_now(), libc::SCHED_IDLE);
         // Work due far ahead is not late.
