@@ -30,9 +30,9 @@
 //!   tree keeps every core busy, so that they take only the cores the tree leaves free, for at
 //!   most [`PASS_MAX_IDLE_WAIT`]; while the tree leaves a core unused (another program may be on
 //!   it) a pass runs at normal priority, so that programs it does not measure do not starve it
-//!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls (with the parent's capture at a sighting), marker
-//!   passes and the last pass stay at normal priority (signals, the command's exit and a program
-//!   blocked at a checkpoint wait for them).
+//!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls (with the
+//!   parent's capture at a sighting), marker passes and the last pass stay at normal priority
+//!   (signals, the command's exit and a program blocked at a checkpoint wait for them).
 //!
 //! The pieces, each unit-tested without processes where it is pure:
 //!
