@@ -16,6 +16,9 @@ pub const FREE_CORE_SHARE: f64 = 0.5;
 /// The span of recent time the tree's use is judged over: long enough for clock ticks (10 ms)
 /// to average out over a few processes, short enough to follow a pool starting its work.
 pub const WINDOW: Duration = Duration::from_millis(100);
+/// Readings closer than this repeat the last answer: callers ask every 10 ms (the sampler, a
+/// pass's watchdog), and a quarter of the window is detail enough.
+const READ_EVERY: Duration = Duration::from_millis(25);
 
 /// Where the tree's CPU time is read.
 #[derive(Debug, Clone)]
@@ -72,6 +75,8 @@ pub struct TreeLoad {
     cores: usize,
     /// Readings of the last [`WINDOW`] and one before it.
     readings: VecDeque<(Instant, Duration)>,
+    /// What the latest reading answered.
+    answer: Option<bool>,
 }
 
 impl TreeLoad {
@@ -80,6 +85,7 @@ impl TreeLoad {
             source,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             readings: VecDeque::new(),
+            answer: None,
         }
     }
 
@@ -87,7 +93,17 @@ impl TreeLoad {
     /// span it, or when the tree's CPU time cannot be read.
     pub fn busy(&mut self) -> Option<bool> {
         let now = Instant::now();
-        let cpu = self.source.read()?;
+        if self
+            .readings
+            .back()
+            .is_some_and(|(at, _)| now.duration_since(*at) < READ_EVERY)
+        {
+            return self.answer;
+        }
+        let Some(cpu) = self.source.read() else {
+            self.answer = None;
+            return None;
+        };
         self.readings.push_back((now, cpu));
         // Keep the newest reading at least WINDOW old as the start of the window.
         while self
@@ -99,7 +115,9 @@ impl TreeLoad {
         }
         let (since, cpu_then) = *self.readings.front()?;
         let wall = now.duration_since(since);
-        (wall >= WINDOW).then(|| keeps_cores_busy(cpu.saturating_sub(cpu_then), wall, self.cores))
+        self.answer = (wall >= WINDOW)
+            .then(|| keeps_cores_busy(cpu.saturating_sub(cpu_then), wall, self.cores));
+        self.answer
     }
 }
 
@@ -171,6 +189,9 @@ mod tests {
         std::thread::sleep(WINDOW + Duration::from_millis(10));
         // This test process does not keep 64 cores busy.
         assert_eq!(load.busy(), Some(false));
+        // Asked again at once: the same answer, without a new reading.
+        assert_eq!(load.busy(), Some(false));
+        assert_eq!(load.readings.len(), 2);
         let gone = CpuSource::Cgroup(PathBuf::from("/nonexistent/memlab-cgroup"));
         assert_eq!(TreeLoad::new(gone).busy(), None);
     }
