@@ -255,9 +255,12 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
     let mut tree: Vec<(i32, Role)> = vec![(root, Role::Parent)];
     let mut next_statm = Instant::now();
     let mut next_rollup = Instant::now();
-    // The tree's CPU use, when it has a cgroup of its own (a started workload or command).
-    let mut load =
-        super::containment::cgroup_dir().map(|dir| TreeLoad::new(CpuSource::Cgroup(dir)));
+    // The tree's CPU use, when it has a cgroup of its own (a started workload or command). Read
+    // only by a thread that runs at idle priority: one that cannot never has a rollup to defer.
+    let mut load = idle
+        .as_ref()
+        .and_then(|_| super::containment::cgroup_dir())
+        .map(|dir| TreeLoad::new(CpuSource::Cgroup(dir)));
     // The due rollup has waited for a free core at least once.
     let mut rollup_deferred = false;
 
