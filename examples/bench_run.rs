@@ -17,23 +17,17 @@ use std::io::{Read, Seek, SeekFrom};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod paired;
+
 use memlab::kernel::pagemap::tree_unique_footprint;
 use memlab::kernel::tree::{descendants, direct_children};
 use memlab::measure::snapshot::{Member, TreeMeasurement};
 use memlab::result::Role;
+use memlab::result::median;
+use paired::PairedSlowdown;
 
 const MEMLAB: &str = "target/release/memlab";
 const PYTHON: &str = ".venv/bin/python";
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    }
-}
 
 /// The floor of a pass: each process's smaps_rollup, and its pagemap over every mapping, read
 /// raw (no parsing, no comparison).
@@ -82,29 +76,6 @@ fn task_seconds(stderr: &str) -> f64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|seconds| seconds.parse().ok())
         .unwrap_or_else(|| panic!("no task time in: {stderr}"))
-}
-
-/// The 2.5th and 97.5th percentiles of the median of `values` resampled with replacement
-/// (2000 resamples, a fixed seed: the same rounds give the same interval).
-fn bootstrap_interval(values: &[f64]) -> (f64, f64) {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        // xorshift64*: enough for resampling indices.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
-    let mut medians: Vec<f64> = (0..2000)
-        .map(|_| {
-            let sample = (0..values.len())
-                .map(|_| values[(next() % values.len() as u64) as usize])
-                .collect();
-            median(sample)
-        })
-        .collect();
-    medians.sort_by(|a, b| a.total_cmp(b));
-    (medians[50], medians[1949])
 }
 
 fn pool_alone(script: &str) -> f64 {
@@ -218,24 +189,24 @@ fn cost_of_a_pass(repeats: usize) {
     println!("|---|---|---|");
     println!(
         "| floor: smaps_rollup + the whole pagemap of each process, raw | {:.1} ms | 1.00 |",
-        median(floors)
+        median(&floors)
     );
     println!(
         "| memlab run pass: rollups, page truth of the 4 workers, meminfo | {:.1} ms | {:.2} |",
-        median(passes.clone()),
-        median(ratios)
+        median(&passes),
+        median(&ratios)
     );
     println!(
         "| the unique footprint (distinct frames of the 5 processes), on some passes | {:.1} ms | {:.2} |",
-        median(footprints.clone()),
-        median(footprint_ratios)
+        median(&footprints),
+        median(&footprint_ratios)
     );
     println!(
         "| memlab run poll: the tree and each process's stat | {:.0} µs | |",
-        median(polls)
+        median(&polls)
     );
-    let pass = median(passes);
-    let footprint = median(footprints);
+    let pass = median(&passes);
+    let footprint = median(&footprints);
     let budget = memlab::follow::TRUTH_CPU_BUDGET;
     let footprint_budget = memlab::follow::FOOTPRINT_CPU_BUDGET;
     println!(
@@ -297,20 +268,15 @@ fn slowdown(slowdown_runs: usize) {
             "| how | task (s), median | range | vs alone (medians) | vs alone, paired: median of the rounds' ratios (95% bootstrap interval) |"
         );
         println!("|---|---|---|---|---|");
-        let alone_median = median(alone.clone());
+        let alone_median = median(&alone);
         println!("| alone | {alone_median:.4} | {} | | |", spread(&alone));
         for ((label, _), times) in variants.iter().zip(followed) {
-            let range = spread(&times);
-            let ratios: Vec<f64> = times.iter().zip(&alone).map(|(f, a)| f / a).collect();
-            let (low, high) = bootstrap_interval(&ratios);
-            let percent = |ratio: f64| (ratio - 1.0) * 100.0;
-            let followed_median = median(times);
+            let followed_median = median(&times);
             println!(
-                "| {label} | {followed_median:.4} | {range} | {:+.1}% | {:+.1}% ({:+.1}% – {:+.1}%) |",
-                percent(followed_median / alone_median),
-                percent(median(ratios)),
-                percent(low),
-                percent(high)
+                "| {label} | {followed_median:.4} | {} | {:+.1}% | {} |",
+                spread(&times),
+                (followed_median / alone_median - 1.0) * 100.0,
+                PairedSlowdown::of(&alone, &times).percent()
             );
         }
     }

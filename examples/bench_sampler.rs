@@ -13,32 +13,25 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod paired;
+
 use memlab::kernel::rollup::read_rollup;
+use memlab::result::median;
+use paired::PairedSlowdown;
 
 const MEMLAB: &str = "target/release/memlab";
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    }
-}
 
 /// Median wall time of `repeats` calls of `sample`, in microseconds.
 fn time_it(repeats: usize, mut sample: impl FnMut()) -> f64 {
     sample(); // warm the caches
-    median(
-        (0..repeats)
-            .map(|_| {
-                let began = Instant::now();
-                sample();
-                began.elapsed().as_secs_f64() * 1e6
-            })
-            .collect(),
-    )
+    let times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let began = Instant::now();
+            sample();
+            began.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    median(&times)
 }
 
 /// Starts memlab paused at `operated` and returns it with the tree's pids.
@@ -145,7 +138,7 @@ fn smem_us(pids: &[i32], repeats: usize) -> Option<(f64, f64)> {
         times.push(took * 1e6);
         ratios.push(took / floor);
     }
-    Some((median(times), median(ratios)))
+    Some((median(&times), median(&ratios)))
 }
 
 fn operation_seconds(sample_interval: &str) -> f64 {
@@ -201,7 +194,7 @@ fn main() {
         rollup_times.push(rollup);
         ratios.push(rollup / raw);
     }
-    let (raw, rollup, rollup_ratio) = (median(raw_times), median(rollup_times), median(ratios));
+    let (raw, rollup, rollup_ratio) = (median(&raw_times), median(&rollup_times), median(&ratios));
     let statm = time_it(repeats, || {
         for pid in &pids {
             let _ = procfs::process::Process::new(*pid)
@@ -239,20 +232,29 @@ fn main() {
         None => println!("| smem | not installed | |"),
     }
 
-    // Alternate the two settings so drift in the machine's load hits both alike.
+    // Paired rounds: drift in the machine's load hits both settings alike.
+    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load_before = load();
     let (mut off, mut on) = (Vec::new(), Vec::new());
     for _ in 0..slowdown_runs {
         off.push(operation_seconds("0"));
         on.push(operation_seconds("10"));
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (off, on) = (median(off), median(on));
     println!(
-        "\n## The measured operation with and without sampling (refcount-list 256 MiB, 2 children), median of {slowdown_runs}\n"
+        "\n## The measured operation with and without sampling (refcount-list 256 MiB, 2 children), \
+         {slowdown_runs} paired rounds (load average {} before, {} after)\n",
+        load_before.split_whitespace().next().unwrap_or("?"),
+        load().split_whitespace().next().unwrap_or("?")
     );
-    println!("| sampling | children's operation (s) |");
-    println!("|---|---|");
-    println!("| off (--sample-interval 0) | {off:.4} |");
-    println!("| default (statm 10 ms, rollup within 5% of a core) | {on:.4} |");
-    println!("\nslowdown: {:+.1}%", (on / off - 1.0) * 100.0);
+    println!(
+        "| sampling | children's operation (s), median | vs off, paired: median of the rounds' ratios (95% bootstrap interval) |"
+    );
+    println!("|---|---|---|");
+    println!("| off (--sample-interval 0) | {:.4} | |", median(&off));
+    println!(
+        "| default (statm 10 ms, rollup within 5% of a core) | {:.4} | {} |",
+        median(&on),
+        PairedSlowdown::of(&off, &on).percent()
+    );
 }
