@@ -6,6 +6,13 @@
 //! The tree's CPU time comes from its cgroup's `cpu.stat` (microseconds, every process that ever
 //! joined it) when memlab started it ([`super::containment`]), else from each process's `stat`
 //! (clock ticks; a process that exits takes its time along, so the tree then reads as less busy).
+//!
+//! The rule is quick to yield and slow to take a core back: one window in which the tree kept
+//! every core busy is enough to yield, while taking a core needs two windows in a row in which it
+//! left one unused. A pool that starts its work on every core at once (the moment memlab sees its
+//! workers and measures them) still reads as leaving a core unused over the window that began
+//! before it started; on that reading alone a pass would run at normal priority through the
+//! pool's first tens of milliseconds.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -13,12 +20,15 @@ use std::time::{Duration, Instant};
 
 /// The tree keeps the cores busy when it leaves less than this share of a core unused.
 pub const FREE_CORE_SHARE: f64 = 0.5;
-/// The span of recent time the tree's use is judged over: long enough for clock ticks (10 ms)
-/// to average out over a few processes, short enough to follow a pool starting its work.
-pub const WINDOW: Duration = Duration::from_millis(100);
-/// Readings closer than this repeat the last answer: callers ask every 10 ms (the sampler, a
-/// pass's watchdog), and a quarter of the window is detail enough.
-const READ_EVERY: Duration = Duration::from_millis(25);
+/// The span of recent time the tree's use is judged over, by the resolution of its source: a
+/// cgroup counts microseconds (the scheduler charges a running task at least every tick), so a
+/// few ticks are enough to see a pool start its work; processes' `stat` counts clock ticks
+/// (10 ms), which average out over a few processes only in a longer span.
+pub const CGROUP_WINDOW: Duration = Duration::from_millis(30);
+pub const TICKS_WINDOW: Duration = Duration::from_millis(100);
+/// Readings closer than a third of the window repeat the last answer: callers ask every 10 ms
+/// (the sampler, a pass's watchdog).
+const READINGS_PER_WINDOW: u32 = 3;
 
 /// Where the tree's CPU time is read.
 #[derive(Debug, Clone)]
@@ -30,6 +40,14 @@ pub enum CpuSource {
 }
 
 impl CpuSource {
+    /// The span the tree's use is judged over: see [`CGROUP_WINDOW`].
+    pub fn window(&self) -> Duration {
+        match self {
+            CpuSource::Cgroup(_) => CGROUP_WINDOW,
+            CpuSource::Processes(_) => TICKS_WINDOW,
+        }
+    }
+
     /// CPU time the tree has used so far, None when it cannot be read.
     pub fn read(&self) -> Option<Duration> {
         match self {
@@ -73,7 +91,7 @@ pub fn keeps_cores_busy(cpu: Duration, wall: Duration, cores: usize) -> bool {
 pub struct TreeLoad {
     source: CpuSource,
     cores: usize,
-    /// Readings of the last [`WINDOW`] and one before it.
+    /// Readings of the last two windows and one before them.
     readings: VecDeque<(Instant, Duration)>,
     /// What the latest reading answered.
     answer: Option<bool>,
@@ -89,14 +107,17 @@ impl TreeLoad {
         }
     }
 
-    /// Whether the tree kept every core busy over the last [`WINDOW`]; None until the readings
-    /// span it, or when the tree's CPU time cannot be read.
+    /// Whether the tree keeps every core busy: Some(true) once it did over the last window
+    /// ([`CpuSource::window`]), Some(false) once it left a core unused over each of the last
+    /// two, None otherwise (not known yet, or the tree is just starting or ending a busy spell:
+    /// as it is), and None when its CPU time cannot be read.
     pub fn busy(&mut self) -> Option<bool> {
         let now = Instant::now();
+        let window = self.source.window();
         if self
             .readings
             .back()
-            .is_some_and(|(at, _)| now.duration_since(*at) < READ_EVERY)
+            .is_some_and(|(at, _)| now.duration_since(*at) < window / READINGS_PER_WINDOW)
         {
             return self.answer;
         }
@@ -105,20 +126,45 @@ impl TreeLoad {
             return None;
         };
         self.readings.push_back((now, cpu));
-        // Keep the newest reading at least WINDOW old as the start of the window.
+        // Keep the newest reading at least two windows old as the start of the earlier one.
         while self
             .readings
             .get(1)
-            .is_some_and(|(at, _)| now.duration_since(*at) >= WINDOW)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= window * 2)
         {
             self.readings.pop_front();
         }
-        let (since, cpu_then) = *self.readings.front()?;
-        let wall = now.duration_since(since);
-        self.answer = (wall >= WINDOW)
-            .then(|| keeps_cores_busy(cpu.saturating_sub(cpu_then), wall, self.cores));
+        self.answer = judge(self.readings.make_contiguous(), window, self.cores);
         self.answer
     }
+}
+
+/// The rule of [`TreeLoad::busy`] on readings (time, the tree's CPU time so far), oldest first.
+/// Quick to yield, slow to take a core: a pool starting its work reads as leaving a core unused
+/// over a window that began before it started, so one such window is not enough.
+fn judge(readings: &[(Instant, Duration)], window: Duration, cores: usize) -> Option<bool> {
+    let &(latest_at, latest_cpu) = readings.last()?;
+    // The newest reading at least `window` before `at`.
+    let start_before = |at: Instant| {
+        readings
+            .iter()
+            .rev()
+            .find(|(then, _)| at.duration_since(*then) >= window)
+            .copied()
+    };
+    let used = |(from_at, from_cpu): (Instant, Duration), to_at: Instant, to_cpu: Duration| {
+        keeps_cores_busy(
+            to_cpu.saturating_sub(from_cpu),
+            to_at.duration_since(from_at),
+            cores,
+        )
+    };
+    let recent = start_before(latest_at)?;
+    if used(recent, latest_at, latest_cpu) {
+        return Some(true);
+    }
+    let earlier = start_before(recent.0)?;
+    (!used(earlier, recent.0, recent.1)).then_some(false)
 }
 
 #[cfg(test)]
@@ -186,13 +232,45 @@ mod tests {
         let mut load = TreeLoad::new(CpuSource::Processes(vec![me]));
         load.cores = 64;
         assert_eq!(load.busy(), None, "one reading spans no time");
-        std::thread::sleep(WINDOW + Duration::from_millis(10));
+        std::thread::sleep(TICKS_WINDOW + Duration::from_millis(10));
+        assert_eq!(load.busy(), None, "one window is not enough to take a core");
+        std::thread::sleep(TICKS_WINDOW + Duration::from_millis(10));
         // This test process does not keep 64 cores busy.
         assert_eq!(load.busy(), Some(false));
         // Asked again at once: the same answer, without a new reading.
         assert_eq!(load.busy(), Some(false));
-        assert_eq!(load.readings.len(), 2);
+        assert_eq!(load.readings.len(), 3);
         let gone = CpuSource::Cgroup(PathBuf::from("/nonexistent/memlab-cgroup"));
         assert_eq!(TreeLoad::new(gone).busy(), None);
+    }
+
+    /// Readings 10 ms apart of a 2-core tree using `per_step` of CPU in each step.
+    fn readings(per_step_ms: &[u64]) -> Vec<(Instant, Duration)> {
+        let origin = Instant::now();
+        let mut cpu = Duration::ZERO;
+        let mut out = vec![(origin, cpu)];
+        for (i, used) in per_step_ms.iter().enumerate() {
+            cpu += Duration::from_millis(*used);
+            out.push((origin + Duration::from_millis(10 * (i as u64 + 1)), cpu));
+        }
+        out
+    }
+
+    #[test]
+    fn the_rule_yields_at_once_and_takes_a_core_after_two_quiet_windows() {
+        let window = Duration::from_millis(30);
+        let judge = |steps: &[u64]| judge(&readings(steps), window, 2);
+        // Less than a window: not known.
+        assert_eq!(judge(&[20, 20]), None);
+        // A window of both cores busy (15 ms of each 10 ms step is 1.5 cores): yield.
+        assert_eq!(judge(&[15, 15, 15]), Some(true));
+        assert_eq!(judge(&[0, 0, 0, 20, 20, 20]), Some(true));
+        // One quiet window only: as it is.
+        assert_eq!(judge(&[10, 10, 10]), None);
+        // A pool starting: the last window still reads quiet, the one before was busy.
+        assert_eq!(judge(&[20, 20, 20, 10, 10, 14]), None);
+        // Two quiet windows: take a core.
+        assert_eq!(judge(&[10, 10, 10, 10, 10, 10]), Some(false));
+        assert_eq!(judge(&[20, 20, 20, 10, 10, 10, 0, 0, 0]), Some(false));
     }
 }
