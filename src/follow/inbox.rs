@@ -141,6 +141,13 @@ impl Inbox {
             Ok(None) => {
                 self.fact.dropped += 1;
                 self.answer(&marker, Answer::Error("no process of the tree is alive"));
+                self.warn(
+                    ProblemKind::NothingAlive,
+                    format!(
+                        "marker '{}' from pid {} came when no process of the tree was alive",
+                        marker.name, marker.pid
+                    ),
+                );
             }
             Err(error) => {
                 self.answer(&marker, Answer::Error(&format!("{error:#}")));

@@ -78,6 +78,9 @@ pub enum ProblemKind {
     StopIgnored,
     /// A checkpoint's answer could not be delivered.
     Reply,
+    /// A marker that came when no process of the tree was alive any more to measure (its sender
+    /// exited right after sending it).
+    NothingAlive,
 }
 
 impl ProblemKind {
@@ -92,6 +95,7 @@ impl ProblemKind {
             ProblemKind::TooMany => "later markers are not measured",
             ProblemKind::StopIgnored => "ignored: memlab runs until the command ends",
             ProblemKind::Reply => "that checkpoint waits for its own timeout",
+            ProblemKind::NothingAlive => "not measured (counted as dropped)",
         }
     }
 }
