@@ -26,9 +26,11 @@
 //!   and on every checkpoint's pass, within [`CENSUS_CPU_BUDGET`]; none once the tree began
 //!   to end; off with `--no-census`.
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
-//! - **Priority**: scheduled passes (periodic and first sightings) run at `SCHED_IDLE` while the
-//!   tree keeps every core busy, so that they take only the cores the tree leaves free, for at
-//!   most [`PASS_MAX_IDLE_WAIT`]; while the tree leaves a core unused (another program may be on
+//! - **Priority**: scheduled passes (periodic and first sightings) start once the tree leaves a
+//!   core free (asleep until then: a pass walks page tables under each process's mmap lock, which
+//!   a descheduled idle thread would hold), and run at `SCHED_IDLE` while the tree keeps every
+//!   core busy, so that they take only the cores the tree leaves free, for at most
+//!   [`PASS_MAX_IDLE_WAIT`] in all; while the tree leaves a core unused (another program may be on
 //!   it) a pass runs at normal priority, so that programs it does not measure do not starve it
 //!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls (with the
 //!   parent's capture at a sighting), marker passes and the last pass stay at normal priority
@@ -81,7 +83,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::measure::guard;
-use crate::measure::priority::IdleSection;
+use crate::measure::priority::{IdleSection, wait_for_a_free_core};
 use crate::measure::sampler::{Sampler, SamplerConfig};
 use crate::measure::tree_load::{CpuSource, TreeLoad};
 
@@ -175,10 +177,10 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let now = Instant::now();
-        let yielding = follower
-            .schedule()
-            .pass_due(now)
-            .then(|| yield_during_pass(root, attached, follower.alive_pids()));
+        let yielding = follower.schedule().pass_due(now).then(|| {
+            let first = follower.schedule().first_pass();
+            yield_during_pass(root, attached, follower.alive_pids(), first)
+        });
         follower.pass_if_due(now, sampler.as_ref())?;
         drop(yielding);
         if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {
@@ -223,20 +225,29 @@ pub fn follow(
     Ok(outcome)
 }
 
-/// A scheduled pass (periodic or a first sighting) yields to the tree: at idle priority while
-/// the tree keeps every core busy, at most [`PASS_MAX_IDLE_WAIT`], and no longer once memlab is
-/// interrupted or the command exited (the signal is forwarded and the exit noticed by the loop,
-/// after the pass). A core the tree leaves unused it takes at normal priority, whoever else
-/// wants it. Passes that something waits for (a marker, the last look) stay at normal priority.
-fn yield_during_pass(root: i32, attached: bool, tree: Vec<i32>) -> IdleSection {
+/// A scheduled pass (periodic or a first sighting) yields to the tree. It starts once the tree
+/// leaves a core free (not the first pass: the start is measured as it is), then runs at idle
+/// priority while the tree keeps every core busy; at most [`PASS_MAX_IDLE_WAIT`] in all, and no
+/// longer once memlab is interrupted or the command exited (the signal is forwarded and the exit
+/// noticed by the loop, after the pass). A core the tree leaves unused it takes at normal
+/// priority, whoever else wants it. Passes that something waits for (a marker, the last look)
+/// stay at normal priority.
+fn yield_during_pass(root: i32, attached: bool, tree: Vec<i32>, first: bool) -> IdleSection {
     let source = match crate::measure::containment::cgroup_dir() {
         Some(dir) if !attached => CpuSource::Cgroup(dir),
         _ => CpuSource::Processes(tree),
     };
     let mut load = TreeLoad::new(source);
+    let hurry = move || guard::interrupted().is_some() || (!attached && exited(root));
+    let waited = if first {
+        Duration::ZERO
+    } else {
+        // A load read afresh: its first window holds only what the tree did since the pass was due.
+        wait_for_a_free_core(PASS_MAX_IDLE_WAIT, &hurry, &mut || load.busy_lately())
+    };
     IdleSection::enter(
-        PASS_MAX_IDLE_WAIT,
-        move || guard::interrupted().is_some() || (!attached && exited(root)),
+        PASS_MAX_IDLE_WAIT.saturating_sub(waited),
+        hurry,
         move || load.busy(),
     )
 }

@@ -22,10 +22,11 @@ pub const TRUTH_CPU_BUDGET: f64 = 0.10;
 /// pass (those land while new workers start their work).
 pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
 
-/// Longest a scheduled pass (periodic or a first sighting) waits at idle priority for a core the
-/// tree leaves free before it is raised to normal priority: a tree that keeps every core busy is
-/// still measured, about this late. A worker that lives less than this while the tree keeps every
-/// core busy may therefore go unmeasured: the price of not slowing the tree.
+/// Longest a scheduled pass (periodic or a first sighting) waits for a core the tree leaves free
+/// (asleep before it starts, then at idle priority) before it is raised to normal priority: a
+/// tree that keeps every core busy is still measured, about this late. A worker that lives less
+/// than this while the tree keeps every core busy may therefore go unmeasured: the price of not
+/// slowing the tree.
 pub const PASS_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 
 /// What a pass or footprint cost the tree, for its budget: its wall time, or, when it ran at
@@ -112,6 +113,11 @@ impl Schedule {
     /// budget allows.
     pub fn saw_new_process(&mut self) {
         self.sighting = true;
+    }
+
+    /// Whether no pass was taken yet (the one due is the start).
+    pub fn first_pass(&self) -> bool {
+        self.last_pass_at.is_none()
     }
 
     /// Whether the pass due now (if any) is a sighting pass.

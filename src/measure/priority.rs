@@ -116,6 +116,28 @@ pub fn in_idle_section() -> bool {
     IN_IDLE_SECTION.with(Cell::get)
 }
 
+/// Waits, asleep, until `busy()` says the program leaves a core free (Some(false)), at most
+/// `max_wait`, and no longer once `hurry()` holds; returns how long it waited. Work that walks
+/// the program's page tables (a pass: `smaps_rollup`, pagemaps) starts only then: the walk
+/// holds the process's mmap lock, and a thread at idle priority can be descheduled in the middle
+/// of it, so started while the program needs every core it would hold that lock for as long
+/// as it waits, and a program thread that maps or unmaps memory (an allocator, `fork`) would wait
+/// with it. Asleep before the walk, it holds nothing.
+pub fn wait_for_a_free_core(
+    max_wait: Duration,
+    hurry: &dyn Fn() -> bool,
+    busy: &mut dyn FnMut() -> Option<bool>,
+) -> Duration {
+    let began = Instant::now();
+    loop {
+        let waited = began.elapsed();
+        if waited >= max_wait || hurry() || busy() == Some(false) {
+            return waited;
+        }
+        std::thread::sleep(HURRY_CHECK.min(max_wait - waited));
+    }
+}
+
 /// The calling thread at `SCHED_IDLE` until dropped, raised back by a watchdog after
 /// `max_wait` or as soon as `hurry()` holds; in between, at normal priority while `busy()` says
 /// the program it yields to leaves a core unused (the core is someone else's: taking it costs

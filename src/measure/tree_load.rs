@@ -93,8 +93,8 @@ pub struct TreeLoad {
     cores: usize,
     /// Readings of the last two windows and one before them.
     readings: VecDeque<(Instant, Duration)>,
-    /// What the latest reading answered.
-    answer: Option<bool>,
+    /// The latest reading failed.
+    unreadable: bool,
 }
 
 impl TreeLoad {
@@ -103,7 +103,7 @@ impl TreeLoad {
             source,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             readings: VecDeque::new(),
-            answer: None,
+            unreadable: false,
         }
     }
 
@@ -112,6 +112,29 @@ impl TreeLoad {
     /// two, None otherwise (not known yet, or the tree is just starting or ending a busy spell:
     /// as it is), and None when its CPU time cannot be read.
     pub fn busy(&mut self) -> Option<bool> {
+        self.read();
+        let window = self.source.window();
+        (!self.unreadable)
+            .then(|| judge(self.readings.make_contiguous(), window, self.cores))
+            .flatten()
+    }
+
+    /// Whether the tree kept every core busy over the last window alone: None until the
+    /// readings span one. For a load read afresh (a pass about to start), that window holds only
+    /// what the tree did since.
+    pub fn busy_lately(&mut self) -> Option<bool> {
+        self.read();
+        let window = self.source.window();
+        let readings = self.readings.make_contiguous();
+        let last = readings.len().checked_sub(1)?;
+        (!self.unreadable)
+            .then(|| window_ending_at(readings, last, window, self.cores))
+            .flatten()
+            .map(|(busy, _)| busy)
+    }
+
+    /// Takes a reading, unless the latest is less than a third of a window old.
+    fn read(&mut self) {
         let now = Instant::now();
         let window = self.source.window();
         if self
@@ -119,12 +142,13 @@ impl TreeLoad {
             .back()
             .is_some_and(|(at, _)| now.duration_since(*at) < window / READINGS_PER_WINDOW)
         {
-            return self.answer;
+            return;
         }
         let Some(cpu) = self.source.read() else {
-            self.answer = None;
-            return None;
+            self.unreadable = true;
+            return;
         };
+        self.unreadable = false;
         self.readings.push_back((now, cpu));
         // Keep the newest reading at least two windows old as the start of the earlier one.
         while self
@@ -134,37 +158,42 @@ impl TreeLoad {
         {
             self.readings.pop_front();
         }
-        self.answer = judge(self.readings.make_contiguous(), window, self.cores);
-        self.answer
     }
 }
 
-/// The rule of [`TreeLoad::busy`] on readings (time, the tree's CPU time so far), oldest first.
-/// Quick to yield, slow to take a core: a pool starting its work reads as leaving a core unused
-/// over a window that began before it started, so one such window is not enough.
+/// Whether the tree kept every core busy over the window that ends at reading `end` (readings:
+/// time, the tree's CPU time so far, oldest first), and the reading that window starts at;
+/// None when the readings do not reach a window back.
+fn window_ending_at(
+    readings: &[(Instant, Duration)],
+    end: usize,
+    window: Duration,
+    cores: usize,
+) -> Option<(bool, usize)> {
+    let (to_at, to_cpu) = readings[end];
+    let start = readings[..end]
+        .iter()
+        .rposition(|(at, _)| to_at.duration_since(*at) >= window)?;
+    let (from_at, from_cpu) = readings[start];
+    let busy = keeps_cores_busy(
+        to_cpu.saturating_sub(from_cpu),
+        to_at.duration_since(from_at),
+        cores,
+    );
+    Some((busy, start))
+}
+
+/// The rule of [`TreeLoad::busy`]. Quick to yield, slow to take a core: a pool starting its work
+/// reads as leaving a core unused over a window that began before it started, so one such window
+/// is not enough.
 fn judge(readings: &[(Instant, Duration)], window: Duration, cores: usize) -> Option<bool> {
-    let &(latest_at, latest_cpu) = readings.last()?;
-    // The newest reading at least `window` before `at`.
-    let start_before = |at: Instant| {
-        readings
-            .iter()
-            .rev()
-            .find(|(then, _)| at.duration_since(*then) >= window)
-            .copied()
-    };
-    let used = |(from_at, from_cpu): (Instant, Duration), to_at: Instant, to_cpu: Duration| {
-        keeps_cores_busy(
-            to_cpu.saturating_sub(from_cpu),
-            to_at.duration_since(from_at),
-            cores,
-        )
-    };
-    let recent = start_before(latest_at)?;
-    if used(recent, latest_at, latest_cpu) {
+    let last = readings.len().checked_sub(1)?;
+    let (recent_busy, start) = window_ending_at(readings, last, window, cores)?;
+    if recent_busy {
         return Some(true);
     }
-    let earlier = start_before(recent.0)?;
-    (!used(earlier, recent.0, recent.1)).then_some(false)
+    let (earlier_busy, _) = window_ending_at(readings, start, window, cores)?;
+    (!earlier_busy).then_some(false)
 }
 
 #[cfg(test)]
@@ -234,6 +263,8 @@ mod tests {
         assert_eq!(load.busy(), None, "one reading spans no time");
         std::thread::sleep(TICKS_WINDOW + Duration::from_millis(10));
         assert_eq!(load.busy(), None, "one window is not enough to take a core");
+        // …but it says what the tree did over that window.
+        assert_eq!(load.busy_lately(), Some(false));
         std::thread::sleep(TICKS_WINDOW + Duration::from_millis(10));
         // This test process does not keep 64 cores busy.
         assert_eq!(load.busy(), Some(false));
@@ -265,8 +296,10 @@ mod tests {
         // A window of both cores busy (15 ms of each 10 ms step is 1.5 cores): yield.
         assert_eq!(judge(&[15, 15, 15]), Some(true));
         assert_eq!(judge(&[0, 0, 0, 20, 20, 20]), Some(true));
-        // One quiet window only: as it is.
+        // One quiet window only: as it is, though that window alone reads quiet.
         assert_eq!(judge(&[10, 10, 10]), None);
+        let quiet = readings(&[10, 10, 10]);
+        assert_eq!(window_ending_at(&quiet, 3, window, 2), Some((false, 0)));
         // A pool starting: the last window still reads quiet, the one before was busy.
         assert_eq!(judge(&[20, 20, 20, 10, 10, 14]), None);
         // Two quiet windows: take a core.
