@@ -322,11 +322,6 @@ impl IdleWorker {
         self.shared.due_ns.store(due_ns.max(1), Ordering::SeqCst);
     }
 
-    /// Whether the watchdog raised the thread for the piece of work now due (it was late).
-    pub fn raised(&self) -> bool {
-        self.shared.raised.load(Ordering::SeqCst)
-    }
-
     /// A piece of work is done: the thread goes back to idle priority if it was raised. Returns
     /// whether it had been raised.
     pub fn done(&self) -> bool {

@@ -34,8 +34,8 @@ const MAX_SAMPLES_PER_KIND: usize = 2000;
 /// The thread samples at idle priority, and at normal priority once a sample is this late: a
 /// tree that keeps every core busy is still sampled, about this much less often.
 const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
-/// A rollup (the costly sample: a walk of every page table) raised with a late `statm` sample
-/// waits while the tree keeps every core busy, until it is this late.
+/// A rollup (the costly sample: a walk of every page table) waits while the tree keeps every
+/// core busy, until it is this late.
 const ROLLUP_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
@@ -212,11 +212,13 @@ fn thin(samples: &mut Vec<Sample>, kind: SampleKind) -> bool {
     true
 }
 
-/// Whether a due rollup, `late` past its time, waits for a free core: only while the tree keeps
-/// every core busy and the thread runs at normal priority just for a late statm sample, and at
-/// most [`ROLLUP_MAX_IDLE_WAIT`].
-fn rollup_waits(tree_busy: bool, raised: bool, late: Duration) -> bool {
-    tree_busy && raised && late < ROLLUP_MAX_IDLE_WAIT
+/// Whether a due rollup, `late` past its time, waits for a free core: while the tree keeps every
+/// core busy, at most [`ROLLUP_MAX_IDLE_WAIT`]. At normal priority (raised for a late statm
+/// sample) the walk would take a core from the tree; at idle priority it would start on a
+/// moment's free core and be descheduled inside the walk, holding each process's mmap lock
+/// (see [`super::priority::wait_for_a_free_core`]).
+fn rollup_waits(tree_busy: bool, late: Duration) -> bool {
+    tree_busy && late < ROLLUP_MAX_IDLE_WAIT
 }
 
 /// When the latest full sample recorded by a measurement was taken.
@@ -285,13 +287,8 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             next_rollup = recorded + rollup_interval;
             cost.rollups_skipped += 1;
         }
-        // Raised for a late statm sample while the tree keeps every core busy: the rollup waits
-        // for a free core, up to ROLLUP_MAX_IDLE_WAIT late.
-        let rollup_waits = rollup_waits(
-            tree_busy,
-            idle.as_ref().is_some_and(IdleWorker::raised),
-            now.saturating_duration_since(next_rollup),
-        );
+        // While the tree keeps every core busy, the rollup waits, up to ROLLUP_MAX_IDLE_WAIT late.
+        let rollup_waits = rollup_waits(tree_busy, now.saturating_duration_since(next_rollup));
         rollup_deferred |= now >= next_rollup && rollup_waits;
         if now >= next_rollup && !rollup_waits {
             cost.rollups_waited += u64::from(std::mem::take(&mut rollup_deferred));
@@ -421,13 +418,11 @@ mod tests {
     #[test]
     fn a_rollup_waits_only_while_the_tree_keeps_every_core_busy_and_at_most_a_second() {
         let ms = Duration::from_millis;
-        // Raised for a late statm sample, the tree on every core: the walk waits.
-        assert!(rollup_waits(true, true, ms(150)));
-        // Late enough: taken at normal priority all the same.
-        assert!(!rollup_waits(true, true, ROLLUP_MAX_IDLE_WAIT));
+        // The tree on every core: the walk waits.
+        assert!(rollup_waits(true, ms(150)));
+        // Late enough: taken all the same.
+        assert!(!rollup_waits(true, ROLLUP_MAX_IDLE_WAIT));
         // A core the tree leaves unused is taken at once.
-        assert!(!rollup_waits(false, true, ms(150)));
-        // At idle priority the thread runs only on a free core: nothing to wait for.
-        assert!(!rollup_waits(true, false, ms(150)));
+        assert!(!rollup_waits(false, ms(150)));
     }
 }
