@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::priority::IdleWorker;
-use super::tree_load::{CpuSource, TreeLoad};
+use super::tree_load::{CGROUP_WINDOW, CpuSource, TreeLoad};
 use crate::kernel::rollup::read_memory_triple;
 use crate::kernel::tree::descendants;
 use crate::result::{
@@ -267,8 +267,10 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
     let mut rollup_deferred = false;
 
     while !shared.stop.load(Ordering::SeqCst) {
-        // Read at every turn, so that its window is full when a rollup asks.
-        let tree_busy = load.as_mut().and_then(TreeLoad::busy) == Some(true);
+        // Read from a window before a rollup is due until it is taken: its window is then full
+        // when the rollup asks, and no turn of the loop reads it for nothing in between.
+        let rollup_near = Instant::now() + CGROUP_WINDOW >= next_rollup;
+        let tree_busy = rollup_near && load.as_mut().and_then(TreeLoad::busy) == Some(true);
         if shared.announced_changed.swap(false, Ordering::SeqCst) {
             let announced = shared
                 .announced

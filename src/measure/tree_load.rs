@@ -149,6 +149,15 @@ impl TreeLoad {
             return;
         };
         self.unreadable = false;
+        // Readings left from before a gap longer than the span kept (a caller that asks only now
+        // and then) would stretch the windows over the gap.
+        if self
+            .readings
+            .back()
+            .is_some_and(|(at, _)| now.duration_since(*at) >= window * 2)
+        {
+            self.readings.clear();
+        }
         self.readings.push_back((now, cpu));
         // Keep the newest reading at least two windows old as the start of the earlier one.
         while self
