@@ -27,8 +27,8 @@
 //!   to end; off with `--no-census`.
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
 //! - **Priority**: scheduled passes (periodic and first sightings) start once the tree leaves a
-//!   core free (asleep until then: a pass walks page tables under each process's mmap lock, which
-//!   a descheduled idle thread would hold), and run at `SCHED_IDLE` while the tree keeps every
+//!   core free (polls go on until then: a pass walks page tables under each process's mmap lock,
+//!   which a descheduled idle thread would hold), and run at `SCHED_IDLE` while the tree keeps every
 //!   core busy, so that they take only the cores the tree leaves free, for at most
 //!   [`PASS_MAX_IDLE_WAIT`] in all; while the tree leaves a core unused (another program may be on
 //!   it) a pass runs at normal priority, so that programs it does not measure do not starve it
@@ -43,7 +43,8 @@
 //!   place a pass's outcome is recorded;
 //! - `tree`: one record per process, and what each poll changes (a pure decision on the
 //!   records and the poll's observations); `observe`: what a poll reads from `/proc`;
-//! - `schedule`: when the next poll and pass are due, and what following cost;
+//! - `schedule`: when the next poll and pass are due, and what following cost; `yielding`:
+//!   when a due pass starts, and at what priority;
 //! - `phases`: which passes are kept and their names; `measured` and `records`: each
 //!   process's figures and its record in the result;
 //! - `ending`: the command's exit, the grace after an interruption, killing what is left;
@@ -66,6 +67,7 @@ mod schedule;
 pub mod spawn;
 mod tree;
 mod wake;
+mod yielding;
 
 pub use assemble::{RunLimits, RunTarget};
 pub use census::{CENSUS_ALLOWANCE, CENSUS_CPU_BUDGET};
@@ -83,9 +85,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use crate::measure::guard;
-use crate::measure::priority::{IdleSection, wait_for_a_free_core};
 use crate::measure::sampler::{Sampler, SamplerConfig};
-use crate::measure::tree_load::{CpuSource, TreeLoad};
 
 use ending::{CommandGuard, Ending};
 use follower::{Follower, PassReason};
@@ -94,6 +94,7 @@ use marker_pipe::Reader;
 use markers::Warnings;
 use tree::Change;
 use wake::Wake;
+use yielding::PassGate;
 
 /// What to follow.
 pub enum Target {
@@ -156,6 +157,8 @@ pub fn follow(
     let mut ending = Ending::default();
     // `--keep`: the command exited and what it left is followed as with `--pid`.
     let mut keeping = false;
+    // A due pass waits for the tree to leave a core free; the loop polls meanwhile.
+    let mut gate = PassGate::default();
     loop {
         notice_interruption(&mut ending, &command, sampler.as_ref(), config.grace);
         if ending.interrupted.is_some() && !attached {
@@ -177,12 +180,12 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let now = Instant::now();
-        let yielding = follower.schedule().pass_due(now).then(|| {
-            let first = follower.schedule().first_pass();
-            yield_during_pass(root, attached, follower.alive_pids(), first)
-        });
-        follower.pass_if_due(now, sampler.as_ref())?;
-        drop(yielding);
+        let due = follower.schedule().pass_due(now);
+        let first = follower.schedule().first_pass();
+        if let Some(section) = gate.open(due, first, root, attached, || follower.alive_pids()) {
+            follower.pass_if_due(now, sampler.as_ref())?;
+            drop(section);
+        }
         if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {
             keeping = true;
             eprintln!("memlab run: {}", kept_line(&follower.alive_described()));
@@ -201,11 +204,12 @@ pub fn follow(
         } else if ending.kill_failed(now) {
             anyhow::bail!("the command did not exit 10 s after SIGKILL");
         }
-        wait_for_wake(
-            &wakes,
-            follower.schedule().sleep(Instant::now()),
-            &mut inbox,
-        );
+        let sleep = if gate.waiting() {
+            follower.schedule().poll_interval()
+        } else {
+            follower.schedule().sleep(Instant::now())
+        };
+        wait_for_wake(&wakes, sleep, &mut inbox);
     }
     command.disarm();
     if keeping {
@@ -223,41 +227,6 @@ pub fn follow(
     let mut outcome = conclude(follower, sampler, &ending, started);
     outcome.markers = markers;
     Ok(outcome)
-}
-
-/// A scheduled pass (periodic or a first sighting) yields to the tree. It starts once the tree
-/// leaves a core free (not the first pass: the start is measured as it is), then runs at idle
-/// priority while the tree keeps every core busy; at most [`PASS_MAX_IDLE_WAIT`] in all, and no
-/// longer once memlab is interrupted or the command exited (the signal is forwarded and the exit
-/// noticed by the loop, after the pass). A core the tree leaves unused it takes at normal
-/// priority, whoever else wants it. Passes that something waits for (a marker, the last look)
-/// stay at normal priority.
-fn yield_during_pass(root: i32, attached: bool, tree: Vec<i32>, first: bool) -> IdleSection {
-    let source = match crate::measure::containment::cgroup_dir() {
-        Some(dir) if !attached => CpuSource::Cgroup(dir),
-        _ => CpuSource::Processes(tree),
-    };
-    let mut load = TreeLoad::new(source);
-    let hurry = move || guard::interrupted().is_some() || (!attached && exited(root));
-    let waited = if first {
-        Duration::ZERO
-    } else {
-        // A load read afresh: its first window holds only what the tree did since the pass was due.
-        wait_for_a_free_core(PASS_MAX_IDLE_WAIT, &hurry, &mut || load.busy_lately())
-    };
-    IdleSection::enter(
-        PASS_MAX_IDLE_WAIT.saturating_sub(waited),
-        hurry,
-        move || load.busy(),
-    )
-}
-
-/// Whether the command exited, without reaping it (its `Child` does, on the loop's thread).
-fn exited(pid: i32) -> bool {
-    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags)
-        .is_ok_and(|status| status != WaitStatus::StillAlive)
 }
 
 /// Sleeps until the next poll is due or something wakes the loop.

@@ -130,6 +130,11 @@ pub fn cgroup_dir() -> Option<PathBuf> {
     state.as_ref()?.as_ref().map(|c| c.dir.clone())
 }
 
+/// The cgroup memlab's trees run in, if it holds any of `pids`.
+pub fn cgroup_holding(pids: &[i32]) -> Option<PathBuf> {
+    cgroup_dir().filter(|dir| members(dir).iter().any(|pid| pids.contains(pid)))
+}
+
 /// Kills every process of memlab's cgroup now (between two scenarios: what left a finished
 /// workload's process group).
 pub fn kill_all() {

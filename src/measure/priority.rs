@@ -116,26 +116,16 @@ pub fn in_idle_section() -> bool {
     IN_IDLE_SECTION.with(Cell::get)
 }
 
-/// Waits, asleep, until `busy()` says the program leaves a core free (Some(false)), at most
-/// `max_wait`, and no longer once `hurry()` holds; returns how long it waited. Work that walks
-/// the program's page tables (a pass: `smaps_rollup`, pagemaps) starts only then: the walk
-/// holds the process's mmap lock, and a thread at idle priority can be descheduled in the middle
-/// of it, so started while the program needs every core it would hold that lock for as long
-/// as it waits, and a program thread that maps or unmaps memory (an allocator, `fork`) would wait
-/// with it. Asleep before the walk, it holds nothing.
-pub fn wait_for_a_free_core(
-    max_wait: Duration,
-    hurry: &dyn Fn() -> bool,
-    busy: &mut dyn FnMut() -> Option<bool>,
-) -> Duration {
-    let began = Instant::now();
-    loop {
-        let waited = began.elapsed();
-        if waited >= max_wait || hurry() || busy() == Some(false) {
-            return waited;
-        }
-        std::thread::sleep(HURRY_CHECK.min(max_wait - waited));
-    }
+/// Whether work that walks the program's page tables (a pass: `smaps_rollup`, pagemaps; a
+/// timeline rollup) starts now, `waited` after it came due: once the program leaves a core free
+/// (`busy` is Some(false): see [`super::tree_load::TreeLoad::busy_lately`]), or once it has
+/// waited `max_wait`. The walk holds each process's mmap lock, and a thread at idle priority can
+/// be descheduled in the middle of it: started while the program needs every core, it would hold
+/// that lock for as long as it waits, and a program thread that maps or unmaps memory (an
+/// allocator, `fork`) would wait with it. Waiting before the walk (the caller goes on with its
+/// other work and asks again), it holds nothing.
+pub fn page_walk_starts(busy: Option<bool>, waited: Duration, max_wait: Duration) -> bool {
+    waited >= max_wait || busy == Some(false)
 }
 
 /// The calling thread at `SCHED_IDLE` until dropped, raised back by a watchdog after

@@ -5,7 +5,8 @@
 //!
 //! The thread runs at `SCHED_IDLE` (when it may come back from it, see [`super::priority`]):
 //! it samples when the tree leaves a core free, and at normal priority once a sample is
-//! [`MAX_IDLE_WAIT`] late. Each sample carries the time it was really taken, not when it was due.
+//! [`MAX_IDLE_WAIT`] late; a rollup first waits for the tree to leave a core free, as a pass of
+//! `memlab run` does. Each sample carries the time it was really taken, not when it was due.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::priority::IdleWorker;
-use super::tree_load::{CGROUP_WINDOW, CpuSource, TreeLoad};
+use super::priority::{IdleWorker, page_walk_starts};
+use super::tree_load::{CpuSource, TICKS_WINDOW, TreeLoad};
 use crate::kernel::rollup::read_memory_triple;
 use crate::kernel::tree::descendants;
 use crate::result::{
@@ -34,8 +35,8 @@ const MAX_SAMPLES_PER_KIND: usize = 2000;
 /// The thread samples at idle priority, and at normal priority once a sample is this late: a
 /// tree that keeps every core busy is still sampled, about this much less often.
 const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
-/// A rollup (the costly sample: a walk of every page table) waits while the tree keeps every
-/// core busy, until it is this late.
+/// A rollup (the costly sample: a walk of every page table) waits until the tree leaves a core
+/// free, at most this late.
 const ROLLUP_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
@@ -212,15 +213,6 @@ fn thin(samples: &mut Vec<Sample>, kind: SampleKind) -> bool {
     true
 }
 
-/// Whether a due rollup, `late` past its time, waits for a free core: while the tree keeps every
-/// core busy, at most [`ROLLUP_MAX_IDLE_WAIT`]. At normal priority (raised for a late statm
-/// sample) the walk would take a core from the tree; at idle priority it would start on a
-/// moment's free core and be descheduled inside the walk, holding each process's mmap lock
-/// (see [`super::priority::wait_for_a_free_core`]).
-fn rollup_waits(tree_busy: bool, late: Duration) -> bool {
-    tree_busy && late < ROLLUP_MAX_IDLE_WAIT
-}
-
 /// When the latest full sample recorded by a measurement was taken.
 fn recorded_full_sample(shared: &Shared) -> Option<Instant> {
     match shared.latest_phase_sample_ns.load(Ordering::SeqCst) {
@@ -257,20 +249,16 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
     let mut tree: Vec<(i32, Role)> = vec![(root, Role::Parent)];
     let mut next_statm = Instant::now();
     let mut next_rollup = Instant::now();
-    // The tree's CPU use, when it has a cgroup of its own (a started workload or command). Read
-    // only by a thread that runs at idle priority: one that cannot never has a rollup to defer.
-    let mut load = idle
-        .as_ref()
-        .and_then(|_| super::containment::cgroup_dir())
-        .map(|dir| TreeLoad::new(CpuSource::Cgroup(dir)));
-    // The due rollup has waited for a free core at least once.
+    // The tree's CPU use, read afresh for each rollup (a walk of every page table of the tree,
+    // which waits for a free core as a pass does: see `page_walk_starts`), only shortly before
+    // it is due and until it is taken: no turn of the loop reads it for nothing in between.
+    // Only a thread at idle priority defers its rollups: one that could not go idle measures as
+    // memlab always did.
+    let mut load: Option<TreeLoad> = None;
+    // The due rollup found the tree keeping every core busy at least once.
     let mut rollup_deferred = false;
 
     while !shared.stop.load(Ordering::SeqCst) {
-        // Read from a window before a rollup is due until it is taken: its window is then full
-        // when the rollup asks, and no turn of the loop reads it for nothing in between.
-        let rollup_near = Instant::now() + CGROUP_WINDOW >= next_rollup;
-        let tree_busy = rollup_near && load.as_mut().and_then(TreeLoad::busy) == Some(true);
         if shared.announced_changed.swap(false, Ordering::SeqCst) {
             let announced = shared
                 .announced
@@ -289,11 +277,30 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             next_rollup = recorded + rollup_interval;
             cost.rollups_skipped += 1;
         }
-        // While the tree keeps every core busy, the rollup waits, up to ROLLUP_MAX_IDLE_WAIT late.
-        let rollup_waits = rollup_waits(tree_busy, now.saturating_duration_since(next_rollup));
-        rollup_deferred |= now >= next_rollup && rollup_waits;
-        if now >= next_rollup && !rollup_waits {
+        if idle.is_some() && load.is_none() && now + TICKS_WINDOW * 2 >= next_rollup {
+            let pids = tree.iter().map(|(pid, _)| *pid).collect();
+            load = Some(TreeLoad::new(CpuSource::of_tree(pids)));
+        }
+        // Read from a window and a half before the rollup (the loop turns every 10 ms or so):
+        // the readings then span a window when it is due.
+        if let Some(load) = load
+            .as_mut()
+            .filter(|l| now + l.window().mul_f64(1.5) >= next_rollup)
+        {
+            load.read();
+        }
+        let rollup_starts = match (now.checked_duration_since(next_rollup), load.as_mut()) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(late), Some(load)) => {
+                let busy = load.busy_lately();
+                rollup_deferred |= busy == Some(true);
+                page_walk_starts(busy, late, ROLLUP_MAX_IDLE_WAIT)
+            }
+        };
+        if rollup_starts {
             cost.rollups_waited += u64::from(std::mem::take(&mut rollup_deferred));
+            load = None;
             // A full sample also rediscovers the tree (new children, exited ones).
             let began = Instant::now();
             let announced = shared
@@ -410,21 +417,5 @@ pub fn rollup_sample(time_s: f64, processes: &[crate::result::ProcessSnapshot]) 
                 })
             })
             .collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_rollup_waits_only_while_the_tree_keeps_every_core_busy_and_at_most_a_second() {
-        let ms = Duration::from_millis;
-        // The tree on every core: the walk waits.
-        assert!(rollup_waits(true, ms(150)));
-        // Late enough: taken all the same.
-        assert!(!rollup_waits(true, ROLLUP_MAX_IDLE_WAIT));
-        // A core the tree leaves unused is taken at once.
-        assert!(!rollup_waits(false, ms(150)));
     }
 }

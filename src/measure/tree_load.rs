@@ -40,6 +40,16 @@ pub enum CpuSource {
 }
 
 impl CpuSource {
+    /// The source for a tree of these processes: the cgroup memlab started it in, when that
+    /// cgroup holds any of them (it then counts the whole tree, exited processes included),
+    /// else the processes themselves (`--pid`, no cgroup).
+    pub fn of_tree(pids: Vec<i32>) -> CpuSource {
+        match super::containment::cgroup_holding(&pids) {
+            Some(dir) => CpuSource::Cgroup(dir),
+            None => CpuSource::Processes(pids),
+        }
+    }
+
     /// The span the tree's use is judged over: see [`CGROUP_WINDOW`].
     pub fn window(&self) -> Duration {
         match self {
@@ -120,21 +130,29 @@ impl TreeLoad {
     }
 
     /// Whether the tree kept every core busy over the last window alone: None until the
-    /// readings span one. For a load read afresh (a pass about to start), that window holds only
-    /// what the tree did since.
+    /// readings span one. For a load read afresh (a page walk about to start), that window holds
+    /// only what the tree did since. Some(false) when the tree's CPU time cannot be read: there
+    /// is then no load memlab could see to yield to, and work that waits for this answer would
+    /// wait its whole bound every time.
     pub fn busy_lately(&mut self) -> Option<bool> {
         self.read();
+        if self.unreadable {
+            return Some(false);
+        }
         let window = self.source.window();
         let readings = self.readings.make_contiguous();
         let last = readings.len().checked_sub(1)?;
-        (!self.unreadable)
-            .then(|| window_ending_at(readings, last, window, self.cores))
-            .flatten()
-            .map(|(busy, _)| busy)
+        window_ending_at(readings, last, window, self.cores).map(|(busy, _)| busy)
     }
 
-    /// Takes a reading, unless the latest is less than a third of a window old.
-    fn read(&mut self) {
+    /// The span the tree's use is judged over.
+    pub fn window(&self) -> Duration {
+        self.source.window()
+    }
+
+    /// Takes a reading, unless the latest is less than a third of a window old (the questions
+    /// above take one too: this is for a caller that wants the window full when it asks).
+    pub fn read(&mut self) {
         let now = Instant::now();
         let window = self.source.window();
         if self
@@ -281,7 +299,13 @@ mod tests {
         assert_eq!(load.busy(), Some(false));
         assert_eq!(load.readings.len(), 3);
         let gone = CpuSource::Cgroup(PathBuf::from("/nonexistent/memlab-cgroup"));
-        assert_eq!(TreeLoad::new(gone).busy(), None);
+        let mut gone = TreeLoad::new(gone);
+        assert_eq!(gone.busy(), None, "a section stays as it is");
+        assert_eq!(
+            gone.busy_lately(),
+            Some(false),
+            "a walk does not wait for nothing"
+        );
     }
 
     /// Readings 10 ms apart of a 2-core tree using `per_step` of CPU in each step.

@@ -153,8 +153,7 @@ pub struct SamplerCost {
     /// recorded a full sample of the tree.
     #[serde(default)]
     pub rollups_skipped: u64,
-    /// Rollups that waited for a free core while the tree kept every core busy (the thread had
-    /// been raised for a late statm sample), taken up to a second late.
+    /// Rollups that waited for the tree to leave a core free, taken up to a second late.
     #[serde(default)]
     pub rollups_waited: u64,
     /// Mean wall time of one sample of the whole tree, in microseconds.

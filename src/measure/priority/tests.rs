@@ -148,38 +148,17 @@ fn an_idle_worker_late_for_its_work_is_raised_until_the_work_is_done() {
     .unwrap();
 }
 
-/// The wait before a pass: over at the first "a core is free", at once when told to hurry, and
-/// after `max_wait` while the program keeps every core busy or its load is not known yet.
+/// The rule both passes and the sampler's rollups follow before a page walk.
 #[test]
-fn a_pass_starts_when_a_core_is_free_and_waits_at_most_its_bound() {
-    let never = || false;
-    let mut asked = 0;
-    let mut free_at_third = || {
-        asked += 1;
-        (asked >= 3).then_some(false).or(Some(true))
-    };
-    let waited = wait_for_a_free_core(Duration::from_secs(600), &never, &mut free_at_third);
-    assert_eq!(asked, 3, "asked until a core was free");
-    assert!(
-        waited >= HURRY_CHECK * 2,
-        "slept between the questions: {waited:?}"
-    );
-
-    let max_wait = Duration::from_millis(50);
-    for mut busy in [
-        Box::new(|| Some(true)) as Box<dyn FnMut() -> Option<bool>>,
-        Box::new(|| None),
-    ] {
-        let waited = wait_for_a_free_core(max_wait, &never, &mut *busy);
-        assert!(waited >= max_wait, "{waited:?}");
-    }
-
-    let hurry = || true;
-    let mut asked = 0;
-    let mut busy = || {
-        asked += 1;
-        Some(true)
-    };
-    wait_for_a_free_core(Duration::from_secs(600), &hurry, &mut busy);
-    assert_eq!(asked, 0, "told to hurry, it does not wait for the answer");
+fn a_page_walk_starts_on_a_free_core_or_once_it_waited_its_bound() {
+    let ms = Duration::from_millis;
+    let bound = Duration::from_secs(1);
+    // The program keeps every core busy, or its load is not known yet: the walk waits…
+    assert!(!page_walk_starts(Some(true), ms(150), bound));
+    assert!(!page_walk_starts(None, ms(150), bound));
+    // …until it has waited its bound.
+    assert!(page_walk_starts(Some(true), bound, bound));
+    assert!(page_walk_starts(None, bound + ms(1), bound));
+    // A core the program leaves unused is taken at once.
+    assert!(page_walk_starts(Some(false), Duration::ZERO, bound));
 }
