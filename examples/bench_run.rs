@@ -7,11 +7,12 @@
 //!    example pools print (pool_list: 4 workers summing 6.7 M ints, copying 205 MiB each;
 //!    pool_global: 4 workers summing a shared 256 MiB array), run alone, under `memlab run`
 //!    with the defaults, without the census, and with the timeline sampler off; alternated,
-//!    median of N, with the load average before and after.
+//!    the median of the rounds' ratios, with the load average before and after, and the share
+//!    of the cores memlab's own threads used over each run.
 //!
 //! Run as root after `cargo build --release`:
-//! `cargo run --release --example bench_run [repeats] [slowdown-runs]` (0 repeats: the
-//! slowdown only).
+//! `cargo run --release --example bench_run [repeats] [slowdown-runs] [defaults]` (0 repeats:
+//! the slowdown only; `defaults`: alone against the defaults only, no other variant).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::process::{Command, Stdio};
@@ -86,27 +87,56 @@ fn pool_alone(script: &str) -> f64 {
     task_seconds(&String::from_utf8_lossy(&output.stderr))
 }
 
-fn pool_under_memlab(script: &str, extra: &[&str]) -> f64 {
+/// One run under `memlab run`: the task time the script printed, and the share of the
+/// machine's cores memlab's own threads used over the run (its follow loop's and its sampler's
+/// CPU seconds, as the result records them, over the run's wall time × cores). On cores the
+/// pool keeps busy, that share is about what memlab can take from it, apart from cache and
+/// lock effects; unlike the task time it barely moves with the machine's noise.
+struct Followed {
+    task_seconds: f64,
+    memlab_core_share: f64,
+}
+
+fn pool_under_memlab(script: &str, extra: &[&str]) -> Followed {
+    let out = "/tmp/memlab-bench-run";
+    let began = Instant::now();
     let output = Command::new(MEMLAB)
-        .args(["run", "--out", "/tmp/memlab-bench-run"])
+        .args(["run", "--out", out])
         .args(extra)
         .args(["--", PYTHON, &format!("experiments/examples/{script}")])
         .stdout(Stdio::null())
         .output()
         .expect("run target/release/memlab (cargo build --release first)");
-    task_seconds(&String::from_utf8_lossy(&output.stderr))
+    let wall = began.elapsed().as_secs_f64();
+    let result: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{out}/run.json")).expect("memlab wrote run.json"),
+    )
+    .expect("run.json is JSON");
+    let seconds = |pointer: &str| result.pointer(pointer).and_then(|v| v.as_f64());
+    let memlab_cpu = seconds("/run/truth_passes/cpu_seconds").unwrap_or(0.0)
+        + seconds("/timeline/cost/cpu_seconds").unwrap_or(0.0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Followed {
+        task_seconds: task_seconds(&String::from_utf8_lossy(&output.stderr)),
+        memlab_core_share: memlab_cpu / (wall * cores as f64),
+    }
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let repeats: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(21);
     let slowdown_runs: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(7);
+    let defaults_only = match args.next().as_deref() {
+        None => false,
+        Some("defaults") => true,
+        Some(other) => panic!("unknown third argument {other:?} (only \"defaults\")"),
+    };
     // 0 repeats: the slowdown only.
     if repeats > 0 {
         cost_of_a_pass(repeats);
     }
     if slowdown_runs > 0 {
-        slowdown(slowdown_runs);
+        slowdown(slowdown_runs, defaults_only);
     }
 }
 
@@ -221,8 +251,8 @@ fn cost_of_a_pass(repeats: usize) {
 }
 
 /// 2. The measured operation, alone and followed; alternated so drift hits all alike.
-fn slowdown(slowdown_runs: usize) {
-    let variants: [(&str, &[&str]); 4] = [
+fn slowdown(slowdown_runs: usize, defaults_only: bool) {
+    let all_variants: [(&str, &[&str]); 4] = [
         (
             "memlab run (defaults: census on, passes every 200 ms or more within 10% of a core, timeline statm 10 ms)",
             &[],
@@ -237,6 +267,12 @@ fn slowdown(slowdown_runs: usize) {
             &["--sample-interval", "0", "--interval", "3600000"],
         ),
     ];
+    // Only alone against the defaults: twice the rounds in the same time.
+    let variants = if defaults_only {
+        &all_variants[..1]
+    } else {
+        &all_variants[..]
+    };
     let load = || {
         std::fs::read_to_string("/proc/loadavg")
             .map(|text| text.split_whitespace().next().unwrap_or("?").to_string())
@@ -245,11 +281,18 @@ fn slowdown(slowdown_runs: usize) {
     for script in ["pool_list.py", "pool_global.py"] {
         let load_before = load();
         let mut alone = Vec::new();
-        let mut followed: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
-        for _ in 0..slowdown_runs {
-            alone.push(pool_alone(script));
-            for ((_, extra), times) in variants.iter().zip(followed.iter_mut()) {
-                times.push(pool_under_memlab(script, extra));
+        let mut followed: Vec<Vec<Followed>> = (0..variants.len()).map(|_| Vec::new()).collect();
+        for round in 0..slowdown_runs {
+            // Alone first in even rounds, last in odd ones: a side that gains from coming
+            // second gains in half the rounds.
+            if round % 2 == 0 {
+                alone.push(pool_alone(script));
+            }
+            for ((_, extra), runs) in variants.iter().zip(followed.iter_mut()) {
+                runs.push(pool_under_memlab(script, extra));
+            }
+            if round % 2 == 1 {
+                alone.push(pool_alone(script));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -265,18 +308,21 @@ fn slowdown(slowdown_runs: usize) {
             load()
         );
         println!(
-            "| how | task (s), median | range | vs alone (medians) | vs alone, paired: median of the rounds' ratios (95% bootstrap interval) |"
+            "| how | task (s), median | range | vs alone (medians) | vs alone, paired: median of the rounds' ratios (95% bootstrap interval) | memlab's CPU, share of the cores over the run (median) |"
         );
-        println!("|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|");
         let alone_median = median(&alone);
-        println!("| alone | {alone_median:.4} | {} | | |", spread(&alone));
-        for ((label, _), times) in variants.iter().zip(followed) {
+        println!("| alone | {alone_median:.4} | {} | | | |", spread(&alone));
+        for ((label, _), runs) in variants.iter().zip(followed) {
+            let times: Vec<f64> = runs.iter().map(|run| run.task_seconds).collect();
+            let shares: Vec<f64> = runs.iter().map(|run| run.memlab_core_share).collect();
             let followed_median = median(&times);
             println!(
-                "| {label} | {followed_median:.4} | {} | {:+.1}% | {} |",
+                "| {label} | {followed_median:.4} | {} | {:+.1}% | {} | {:.2}% |",
                 spread(&times),
                 (followed_median / alone_median - 1.0) * 100.0,
-                PairedSlowdown::of(&alone, &times).percent()
+                PairedSlowdown::of(&alone, &times).percent(),
+                median(&shares) * 100.0
             );
         }
     }

@@ -204,11 +204,8 @@ pub fn follow(
         } else if ending.kill_failed(now) {
             anyhow::bail!("the command did not exit 10 s after SIGKILL");
         }
-        let sleep = if gate.waiting() {
-            follower.schedule().poll_interval()
-        } else {
-            follower.schedule().sleep(Instant::now())
-        };
+        let schedule = follower.schedule();
+        let sleep = gate.sleep(schedule.sleep(Instant::now()), schedule.poll_interval());
         wait_for_wake(&wakes, sleep, &mut inbox);
     }
     command.disarm();

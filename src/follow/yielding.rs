@@ -7,15 +7,18 @@
 //! stay at normal priority.
 //!
 //! The wait does not hold up the loop: it goes on polling (new processes and their parents'
-//! captures at their sightings, exits, signals, markers) and asks again at each turn, so that a
-//! tree that keeps every core busy for a second is still seen as it changes.
+//! captures at their sightings, exits, signals, markers), less often, and asks again at each
+//! turn, so that a tree that keeps every core busy for a second is still seen as it changes.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::schedule::PASS_MAX_IDLE_WAIT;
 use crate::measure::guard;
 use crate::measure::priority::{IdleSection, page_walk_starts};
 use crate::measure::tree_load::{CpuSource, TreeLoad};
+
+/// The polls' interval while a due pass waits for a free core.
+pub const POLL_WHILE_WAITING: Duration = Duration::from_millis(100);
 
 /// The pass that came due and waits for a free core, if any.
 #[derive(Default)]
@@ -27,6 +30,8 @@ struct Waiting {
     since: Instant,
     /// Read afresh when the pass came due: its windows hold only what the tree did since.
     load: TreeLoad,
+    /// The load has said the tree keeps every core busy.
+    found_busy: bool,
 }
 
 impl PassGate {
@@ -49,14 +54,16 @@ impl PassGate {
         let hurry = move || guard::interrupted().is_some() || (!attached && exited(root));
         let fresh = || TreeLoad::new(CpuSource::of_tree(tree()));
         let (waited, mut load) = if first {
-            (std::time::Duration::ZERO, fresh())
+            (Duration::ZERO, fresh())
         } else {
             let waiting = self.waiting.get_or_insert_with(|| Waiting {
                 since: Instant::now(),
                 load: fresh(),
+                found_busy: false,
             });
             let waited = waiting.since.elapsed();
             let busy = waiting.load.busy_lately();
+            waiting.found_busy |= busy == Some(true);
             if !hurry() && !page_walk_starts(busy, waited, PASS_MAX_IDLE_WAIT) {
                 return None;
             }
@@ -70,9 +77,17 @@ impl PassGate {
         ))
     }
 
-    /// A due pass is waiting for a free core: the loop comes back at its next poll, not sooner.
-    pub fn waiting(&self) -> bool {
-        self.waiting.is_some()
+    /// How long the loop sleeps before its next turn. A pass that just came due asks again
+    /// after one window of the tree's load (a quiet tree's pass then starts a window late).
+    /// Once the tree was found keeping every core busy, a poll at normal priority is taken from
+    /// it, so the loop polls at most every [`POLL_WHILE_WAITING`] (new processes and their
+    /// parents' captures are then at most that late). Otherwise as the schedule says.
+    pub fn sleep(&self, scheduled: Duration, poll_interval: Duration) -> Duration {
+        match &self.waiting {
+            Some(waiting) if waiting.found_busy => poll_interval.max(POLL_WHILE_WAITING),
+            Some(waiting) => waiting.load.window(),
+            None => scheduled,
+        }
     }
 }
 

@@ -368,7 +368,14 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             }
             next_statm = began + statm_interval;
         }
-        let wake = next_statm.min(next_rollup);
+        // A rollup waiting for a free core is asked about again at the next turn: it is not
+        // late work for the watchdog to raise, nor a reason to turn without sleeping.
+        let rollup_waiting = !rollup_starts && Instant::now() >= next_rollup;
+        let wake = if rollup_waiting {
+            next_statm
+        } else {
+            next_statm.min(next_rollup)
+        };
         if let Some(idle) = &idle {
             idle.done();
             idle.due(wake);

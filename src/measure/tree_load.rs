@@ -167,15 +167,8 @@ impl TreeLoad {
             return;
         };
         self.unreadable = false;
-        // Readings left from before a gap longer than the span kept (a caller that asks only now
-        // and then) would stretch the windows over the gap.
-        if self
-            .readings
-            .back()
-            .is_some_and(|(at, _)| now.duration_since(*at) >= window * 2)
-        {
-            self.readings.clear();
-        }
+        // A caller that asks less often than a window gets windows as long as its gaps: a load
+        // is made afresh for each piece of work that waits on it, so they span only its wait.
         self.readings.push_back((now, cpu));
         // Keep the newest reading at least two windows old as the start of the earlier one.
         while self
