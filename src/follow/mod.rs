@@ -27,9 +27,9 @@
 //!   to end; off with `--no-census`.
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
 //! - **Priority**: scheduled passes (periodic and first sightings) start once the tree leaves a
-//!   core free (polls go on until then: a pass walks page tables under each process's mmap lock,
-//!   which a descheduled idle thread would hold), and run at `SCHED_IDLE` while the tree keeps every
-//!   core busy, so that they take only the cores the tree leaves free, for at most
+//!   core free (polls go on until then: a pass walks page tables under each process's mmap
+//!   lock, which a descheduled idle thread would hold), and run at `SCHED_IDLE` while the tree
+//!   keeps every core busy, so that they take only the cores the tree leaves free, for at most
 //!   [`PASS_MAX_IDLE_WAIT`] in all; while the tree leaves a core unused (another program may be on
 //!   it) a pass runs at normal priority, so that programs it does not measure do not starve it
 //!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls (with the

@@ -24,9 +24,9 @@ pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
 
 /// Longest a scheduled pass (periodic or a first sighting) waits for a core the tree leaves free
 /// (before it starts, while polls go on, then at idle priority) before it is raised to normal
-/// priority: a tree that keeps every core busy is still measured, about this late. A worker that lives less
-/// than this while the tree keeps every core busy may therefore go unmeasured: the price of not
-/// slowing the tree.
+/// priority: a tree that keeps every core busy is still measured, about this late. A worker
+/// that lives less than this while the tree keeps every core busy may therefore go unmeasured:
+/// the price of not slowing the tree.
 pub const PASS_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 
 /// What a pass or footprint cost the tree, for its budget: its wall time, or, when it ran at

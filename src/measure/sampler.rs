@@ -368,17 +368,21 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             }
             next_statm = began + statm_interval;
         }
-        // A rollup waiting for a free core is asked about again at the next turn: it is not
-        // late work for the watchdog to raise, nor a reason to turn without sleeping.
+        // A rollup waiting for a free core is asked about again at the next turn: it is not a
+        // reason to turn without sleeping, and it is late work for the watchdog to raise only
+        // once it reaches its bound (it then walks at normal priority, as a pass at its bound
+        // does, rather than be descheduled inside the walk).
         let rollup_waiting = !rollup_starts && Instant::now() >= next_rollup;
-        let wake = if rollup_waiting {
-            next_statm
+        let (wake, raise_after) = if rollup_waiting {
+            let bound = next_rollup + ROLLUP_MAX_IDLE_WAIT.saturating_sub(MAX_IDLE_WAIT);
+            (next_statm, next_statm.min(bound))
         } else {
-            next_statm.min(next_rollup)
+            let wake = next_statm.min(next_rollup);
+            (wake, wake)
         };
         if let Some(idle) = &idle {
             idle.done();
-            idle.due(wake);
+            idle.due(raise_after);
         }
         let now = Instant::now();
         if wake > now {
