@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{alive, all_gone_within, example, memlab, skip_unless_root, venv_python};
+use common::{
+    alive, all_gone_within, example, logged, logged_pid, memlab, skip_unless_root, venv_python,
+};
 use memlab::result::ScenarioResult;
 use memlab::result::run::{ProcessEnd, ProcessKind, RunBody, RunProcess};
 use nix::sys::signal::{Signal, kill};
@@ -74,25 +76,6 @@ fn copied(process: &RunProcess) -> u64 {
         .as_ref()
         .unwrap_or_else(|| panic!("no figures for {process:#?}"))
         .copied_bytes
-}
-
-/// Pids written by the test scripts, one `name pid` per line.
-fn logged(path: &Path) -> Vec<(String, i32)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let (name, pid) = line.split_once(' ')?;
-            Some((name.to_string(), pid.trim().parse().ok()?))
-        })
-        .collect()
-}
-
-fn logged_pid(log: &[(String, i32)], name: &str) -> i32 {
-    log.iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no {name} in {log:?}"))
-        .1
 }
 
 #[test]

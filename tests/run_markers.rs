@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{all_gone_within, is_root, memlab, skip_unless_root, venv_python};
+use common::{all_gone_within, is_root, logged, memlab, skip_unless_root, venv_python};
 use memlab::kernel::pagemap::PageCounts;
 use memlab::result::run::{FigureMoment, HeadlineRule, MarkerKind, RunBody};
 use memlab::result::{Phase, ScenarioResult};
@@ -56,14 +56,7 @@ fn run_pool(args: &[&str], out: &Path, extra: &[&str]) -> (Ran, Vec<(String, i32
     let stored = std::fs::read_to_string(out.join("run.json")).unwrap_or_default();
     let result: ScenarioResult = serde_json::from_str(&stored)
         .unwrap_or_else(|error| panic!("no result ({error}); exit {code}\nstderr: {stderr}"));
-    let log = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let (name, pid) = line.split_once(' ')?;
-            Some((name.to_string(), pid.trim().parse().ok()?))
-        })
-        .collect();
+    let log = logged(&log);
     (
         Ran {
             code,

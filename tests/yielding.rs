@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{memlab, skip_unless_root, venv_python};
+use common::{logged, logged_pid, memlab, skip_unless_root, venv_python};
 use memlab::result::ScenarioResult;
 use memlab::result::run::ProcessKind;
 
@@ -75,21 +75,8 @@ fn follow(tree: &str, out: &Path) -> Observed {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     let result: ScenarioResult = serde_json::from_slice(&output.stdout).expect("a result");
-    let logged: Vec<(String, i32)> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .filter_map(|line| {
-            let (name, value) = line.split_once(' ')?;
-            Some((name.to_string(), value.trim().parse().ok()?))
-        })
-        .collect();
-    let value = |name: &str| {
-        logged
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no {name} in {logged:?}"))
-            .1
-    };
+    let logged = logged(&log);
+    let value = |name: &str| logged_pid(&logged, name);
     let child = value("child");
     let run = result.run.as_ref().expect("a run body");
     let record = run

@@ -229,3 +229,23 @@ pub fn read_json(path: &Path) -> Value {
 pub fn write_json(path: &Path, value: &Value) {
     std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
 }
+
+/// Values written by the test scripts, one `name value` per line (pids, mostly).
+pub fn logged(path: &Path) -> Vec<(String, i32)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            Some((name.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value logged under `name`.
+pub fn logged_pid(log: &[(String, i32)], name: &str) -> i32 {
+    log.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} in {log:?}"))
+        .1
+}
