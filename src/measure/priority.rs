@@ -243,10 +243,10 @@ impl Drop for IdleSection {
     }
 }
 
-/// A thread at idle priority for good, whose work is each due at a time: a watchdog raises it to
-/// normal priority when a piece of work has waited `max_wait` past its time for a free core, and
-/// the thread goes idle again once that piece is done. A sampler on a saturated machine thus
-/// samples about `max_wait` late instead of never.
+/// A thread at idle priority for good, whose work is each due at a time and may wait a while
+/// for a free core: a watchdog raises it to normal priority once the piece of work has waited
+/// that long past its time, and the thread goes idle again once that piece is done. A sampler
+/// on a saturated machine thus samples a bounded time late instead of never.
 pub struct IdleWorker {
     shared: Arc<WorkerShared>,
     /// Dropping the sender ends the watchdog.
@@ -255,16 +255,17 @@ pub struct IdleWorker {
 
 struct WorkerShared {
     origin: Instant,
-    /// When the next piece of work is due, in nanoseconds since `origin`; 0 while none is.
-    due_ns: AtomicU64,
+    /// When the watchdog raises the thread for the next piece of work (its time plus its wait),
+    /// in nanoseconds since `origin`; 0 while none is due.
+    raise_ns: AtomicU64,
     /// The watchdog raised the thread.
     raised: AtomicBool,
 }
 
 impl IdleWorker {
-    /// Puts the calling thread at idle priority under a watchdog; None, changing nothing, when
-    /// idle priority is not available.
-    pub fn start(max_wait: Duration) -> Option<IdleWorker> {
+    /// Puts the calling thread at idle priority under a watchdog that looks every `check`;
+    /// None, changing nothing, when idle priority is not available.
+    pub fn start(check: Duration) -> Option<IdleWorker> {
         if !idle_supported() {
             return None;
         }
@@ -272,7 +273,7 @@ impl IdleWorker {
         let previous = current_policy()?;
         let shared = Arc::new(WorkerShared {
             origin: Instant::now(),
-            due_ns: AtomicU64::new(0),
+            raise_ns: AtomicU64::new(0),
             raised: AtomicBool::new(false),
         });
         let watched = Arc::clone(&shared);
@@ -281,12 +282,12 @@ impl IdleWorker {
         let watchdog = std::thread::Builder::new()
             .name("memlab-idle-watchdog".into())
             .spawn(move || {
-                // Half the wait: a piece of work is raised between 1 and 1.5 `max_wait` late.
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(max_wait / 2) {
-                    let due_ns = watched.due_ns.load(Ordering::SeqCst);
-                    let late = watched.origin.elapsed().as_nanos() as u64;
-                    if due_ns != 0
-                        && late > due_ns + max_wait.as_nanos() as u64
+                // A piece of work is raised at most `check` after its wait ran out.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(check) {
+                    let raise_ns = watched.raise_ns.load(Ordering::SeqCst);
+                    let now_ns = watched.origin.elapsed().as_nanos() as u64;
+                    if raise_ns != 0
+                        && now_ns > raise_ns
                         && !watched.raised.load(Ordering::SeqCst)
                         && set_policy(thread_id, previous)
                     {
@@ -306,16 +307,21 @@ impl IdleWorker {
         })
     }
 
-    /// The next piece of work is due at `at` (called before waiting for it).
-    pub fn due(&self, at: Instant) {
-        let due_ns = at.saturating_duration_since(self.shared.origin).as_nanos() as u64;
-        self.shared.due_ns.store(due_ns.max(1), Ordering::SeqCst);
+    /// The next piece of work is due at `at` and may wait `max_wait` past it for a free core
+    /// (called before waiting for it).
+    pub fn due(&self, at: Instant, max_wait: Duration) {
+        let raise_ns = (at + max_wait)
+            .saturating_duration_since(self.shared.origin)
+            .as_nanos() as u64;
+        self.shared
+            .raise_ns
+            .store(raise_ns.max(1), Ordering::SeqCst);
     }
 
     /// A piece of work is done: the thread goes back to idle priority if it was raised. Returns
     /// whether it had been raised.
     pub fn done(&self) -> bool {
-        self.shared.due_ns.store(0, Ordering::SeqCst);
+        self.shared.raise_ns.store(0, Ordering::SeqCst);
         let raised = self.shared.raised.load(Ordering::SeqCst);
         if raised && set_policy(0, IDLE) {
             self.shared.raised.store(false, Ordering::SeqCst);

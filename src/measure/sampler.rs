@@ -229,7 +229,7 @@ fn go_idle(shared: &Shared) -> Option<IdleWorker> {
     if shared.stop.load(Ordering::SeqCst) {
         return None;
     }
-    let worker = IdleWorker::start(MAX_IDLE_WAIT)?;
+    let worker = IdleWorker::start(MAX_IDLE_WAIT / 2)?;
     *idle_thread = Some(super::priority::current_thread_id());
     Some(worker)
 }
@@ -373,16 +373,24 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
         // once it reaches its bound (it then walks at normal priority, as a pass at its bound
         // does, rather than be descheduled inside the walk).
         let rollup_waiting = !rollup_starts && Instant::now() >= next_rollup;
-        let (wake, raise_after) = if rollup_waiting {
-            let bound = next_rollup + ROLLUP_MAX_IDLE_WAIT.saturating_sub(MAX_IDLE_WAIT);
-            (next_statm, next_statm.min(bound))
+        let rollup_max_wait = if rollup_waiting {
+            ROLLUP_MAX_IDLE_WAIT
         } else {
-            let wake = next_statm.min(next_rollup);
-            (wake, wake)
+            MAX_IDLE_WAIT
+        };
+        let wake = if rollup_waiting {
+            next_statm
+        } else {
+            next_statm.min(next_rollup)
         };
         if let Some(idle) = &idle {
             idle.done();
-            idle.due(raise_after);
+            // The piece of work whose wait runs out first.
+            if next_statm + MAX_IDLE_WAIT <= next_rollup + rollup_max_wait {
+                idle.due(next_statm, MAX_IDLE_WAIT);
+            } else {
+                idle.due(next_rollup, rollup_max_wait);
+            }
         }
         let now = Instant::now();
         if wake > now {
