@@ -277,23 +277,18 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             next_rollup = recorded + rollup_interval;
             cost.rollups_skipped += 1;
         }
-        if idle.is_some() && load.is_none() && now + TICKS_WINDOW * 2 >= next_rollup {
+        // Made a window and a half before the rollup (of the longer source: the loop turns
+        // every 10 ms or so) and read at each turn from then on: the readings span a window
+        // when the rollup is due.
+        if idle.is_some() && load.is_none() && now + TICKS_WINDOW.mul_f64(1.5) >= next_rollup {
             let pids = tree.iter().map(|(pid, _)| *pid).collect();
             load = Some(TreeLoad::new(CpuSource::of_tree(pids)));
         }
-        // Read from a window and a half before the rollup (the loop turns every 10 ms or so):
-        // the readings then span a window when it is due.
-        if let Some(load) = load
-            .as_mut()
-            .filter(|l| now + l.window().mul_f64(1.5) >= next_rollup)
-        {
-            load.read();
-        }
-        let rollup_starts = match (now.checked_duration_since(next_rollup), load.as_mut()) {
+        let busy = load.as_mut().map(TreeLoad::busy_lately);
+        let rollup_starts = match (now.checked_duration_since(next_rollup), busy) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(late), Some(load)) => {
-                let busy = load.busy_lately();
+            (Some(late), Some(busy)) => {
                 rollup_deferred |= busy == Some(true);
                 page_walk_starts(busy, late, ROLLUP_MAX_IDLE_WAIT)
             }

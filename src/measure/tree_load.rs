@@ -150,9 +150,8 @@ impl TreeLoad {
         self.source.window()
     }
 
-    /// Takes a reading, unless the latest is less than a third of a window old (the questions
-    /// above take one too: this is for a caller that wants the window full when it asks).
-    pub fn read(&mut self) {
+    /// Takes a reading, unless the latest is less than a third of a window old.
+    fn read(&mut self) {
         let now = Instant::now();
         let window = self.source.window();
         if self
