@@ -1,6 +1,7 @@
 //! memlab's page walks wait while the measured tree keeps every core busy, measured on a real
 //! tree: a pass of `memlab run` and a timeline rollup start only once the tree leaves a core
-//! free (or after their 1 s bound), and start at once on a tree that sleeps.
+//! free (or after their 1 s bound), and a parent's capture at its child's sighting after its
+//! 100 ms bound; on a tree that sleeps they start at once (the capture) or a window later.
 //!
 //! A test binary of its own with a single test: `cargo test` runs binaries one after another, so
 //! no other test competes with the tree's spinners for the cores.
@@ -47,6 +48,9 @@ struct Observed {
     passes_s: Vec<f64>,
     /// How long after its first sighting the child was first measured.
     child_measured_after_s: f64,
+    /// How long after its first sighting its parent's frames were captured.
+    parent_frames_after_s: f64,
+    captures_deferred: u64,
     /// From the spinners' start to the first one's end, as memlab saw them.
     spinning_s: Option<(f64, f64)>,
     rollups_waited: u64,
@@ -108,6 +112,11 @@ fn follow(tree: &str, out: &Path) -> Observed {
     Observed {
         passes_s: result.phases.iter().map(|phase| phase.time_s).collect(),
         child_measured_after_s: first_measured - record.first_seen_s,
+        parent_frames_after_s: record
+            .parent_frames_at_s
+            .expect("the parent's frames captured")
+            - record.first_seen_s,
+        captures_deferred: run.truth_passes.sighting_captures_deferred,
         spinning_s,
         rollups_waited: cost.rollups_waited,
         rollup_samples: cost.rollup_samples,
@@ -136,6 +145,14 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
     );
     assert!(quiet.rollup_samples >= 1);
     assert_eq!(quiet.rollups_waited, 0);
+    // Its parent's frames: at the poll that saw it, or a window later when that poll caught as
+    // many of the tree's processes running as there are cores (the parent and the child, for a
+    // moment).
+    assert!(
+        quiet.parent_frames_after_s < 0.08,
+        "parent's frames captured {:.3} s after the sighting",
+        quiet.parent_frames_after_s
+    );
     assert!(
         gaps(&quiet.passes_s).iter().any(|(_, gap)| *gap < 0.5),
         "{:?}",
@@ -168,7 +185,14 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
         "passes at {:?}, the tree busy from {started:.3} to {ended:.3} s",
         busy.passes_s
     );
-    // The child, forked during the spell, is measured once a pass may start.
+    // The child, forked during the spell, is measured once a pass may start; its parent's
+    // frames were captured after their 100 ms bound, not at the poll that saw it.
     assert!(busy.child_measured_after_s > 0.2);
+    assert!(
+        (0.09..0.3).contains(&busy.parent_frames_after_s) && busy.captures_deferred >= 1,
+        "parent's frames captured {:.3} s after the sighting, {} captures deferred",
+        busy.parent_frames_after_s,
+        busy.captures_deferred
+    );
     assert!(busy.rollups_waited >= 1, "no rollup waited");
 }

@@ -41,6 +41,8 @@ pub struct Follower {
     pss_peak: Option<(u64, u64)>,
     /// Parents' frames at their children's first sightings.
     sightings: Sightings,
+    /// When the latest poll began.
+    last_poll: Instant,
     census: Censuses,
 }
 
@@ -125,6 +127,7 @@ impl Follower {
             peak: None,
             pss_peak: None,
             sightings: Sightings::default(),
+            last_poll: Instant::now(),
             census: Censuses::new(census, method),
         }
     }
@@ -178,6 +181,7 @@ impl Follower {
     /// Lists the tree, reads each process's `stat`, and updates the records.
     pub fn poll(&mut self) -> Change {
         let began = Instant::now();
+        self.last_poll = began;
         let cpu = thread_cpu();
         let now_s = self.now_s();
         let seeds: Vec<i32> = if self.tree.records().is_empty() {
@@ -197,7 +201,8 @@ impl Follower {
         };
         let observations = observe::observe_all(&observe::discover(discovery));
         let decision = self.tree.decide(&observations);
-        let change = self.tree.apply(decision, now_s, observe::command_line);
+        let mut change = self.tree.apply(decision, now_s, observe::command_line);
+        change.running = observations.running();
         for gone in &change.gone {
             if let Some(pass_id) = gone.last_pass {
                 self.passes.mark_last_of(pass_id, gone.pid);
@@ -206,7 +211,7 @@ impl Follower {
         }
         if !change.new.is_empty() {
             self.schedule.saw_new_process();
-            self.capture_parents_of(&change.new);
+            self.sight_parents_of(&change.new);
         }
         if !self.attached {
             self.reap_orphans();
@@ -216,10 +221,11 @@ impl Follower {
         change
     }
 
-    /// Captures the frames of the parents of `new` copy-on-write children as they are at this
-    /// first sighting, once per parent: a page the parent rewrites later is then told from the
-    /// child's copies. Frame numbers only (the exclusive bit cannot tell them apart).
-    fn capture_parents_of(&mut self, new: &[i32]) {
+    /// Notes the parents of `new` copy-on-write children: their frames are to be captured as
+    /// they are at this first sighting ([`Follower::capture_pending`]), so that a page the
+    /// parent rewrites later is told from the child's copies. Frame numbers only (the
+    /// exclusive bit cannot tell them apart).
+    fn sight_parents_of(&mut self, new: &[i32]) {
         if self.method != Some(TruthMethod::Pfn) {
             return;
         }
@@ -232,8 +238,31 @@ impl Follower {
             }
         }
         for (parent, children) in by_parent {
-            self.sightings.capture(parent, &children);
+            self.sightings.sighted(parent, &children);
         }
+    }
+
+    /// Whether some child's parent waits for its capture.
+    pub fn captures_pending(&self) -> bool {
+        self.sightings.any_pending()
+    }
+
+    /// Captures the frames of the parents of the children seen since the last capture, and
+    /// notes in each child's record when.
+    pub fn capture_pending(&mut self) {
+        if !self.captures_pending() {
+            return;
+        }
+        let cpu = thread_cpu();
+        for captured in self.sightings.capture_pending(self.last_poll) {
+            let at_s = captured.at.duration_since(self.started).as_secs_f64();
+            for child in captured.children {
+                if let Some(tracked) = self.tree.latest_mut(child) {
+                    tracked.parent_frames_s = Some(at_s);
+                }
+            }
+        }
+        self.schedule.captured(thread_cpu().saturating_sub(cpu));
     }
 
     /// Reaps orphans re-parented to memlab that have exited (the command is reaped by its
@@ -263,6 +292,8 @@ impl Follower {
         sampler: Option<&Sampler>,
         reason: PassReason,
     ) -> anyhow::Result<Option<u64>> {
+        // The comparison needs the children's captures: those still waiting are taken first.
+        self.capture_pending();
         let members = self.tree.members();
         if members.is_empty() {
             return Ok(None);
@@ -419,6 +450,8 @@ impl Follower {
         let captures = self.sightings.cost();
         passes.sighting_captures = captures.captures;
         passes.max_sighting_capture_ms = captures.max.as_secs_f64() * 1e3;
+        passes.sighting_captures_deferred = captures.deferred;
+        passes.max_sighting_capture_wait_ms = captures.max_delay.as_secs_f64() * 1e3;
         passes.sighting_frames_peak_bytes = captures.peak_heap_bytes as u64;
         passes.memlab_peak_rss_bytes = procfs::process::Process::myself()
             .and_then(|me| me.status())

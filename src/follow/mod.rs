@@ -32,9 +32,12 @@
 //!   keeps every core busy, so that they take only the cores the tree leaves free, for at most
 //!   [`PASS_MAX_IDLE_WAIT`] in all; while the tree leaves a core unused (another program may be on
 //!   it) a pass runs at normal priority, so that programs it does not measure do not starve it
-//!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls (with the
-//!   parent's capture at a sighting), marker passes and the last pass stay at normal priority
-//!   (signals, the command's exit and a program blocked at a checkpoint wait for them).
+//!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls, marker
+//!   passes and the last pass stay at normal priority (signals, the command's exit and a program
+//!   blocked at a checkpoint wait for them), and so does a parent's capture at its children's
+//!   sighting: at once, unless the poll that saw them found as many of the tree's processes
+//!   running as there are cores; it then waits for a free core too, at most 100 ms (a page the
+//!   parent rewrites meanwhile counts as the child's copy; each child records when).
 //!
 //! The pieces, each unit-tested without processes where it is pure:
 //!
@@ -44,7 +47,7 @@
 //! - `tree`: one record per process, and what each poll changes (a pure decision on the
 //!   records and the poll's observations); `observe`: what a poll reads from `/proc`;
 //! - `schedule`: when the next poll and pass are due, and what following cost; `yielding`:
-//!   when a due pass starts, and at what priority;
+//!   when a due pass or a parent's capture starts, and at what priority;
 //! - `phases`: which passes are kept and their names; `measured` and `records`: each
 //!   process's figures and its record in the result;
 //! - `ending`: the command's exit, the grace after an interruption, killing what is left;
@@ -94,7 +97,7 @@ use marker_pipe::Reader;
 use markers::Warnings;
 use tree::Change;
 use wake::Wake;
-use yielding::PassGate;
+use yielding::{CaptureGate, Hurry, PassGate};
 
 /// What to follow.
 pub enum Target {
@@ -157,8 +160,12 @@ pub fn follow(
     let mut ending = Ending::default();
     // `--keep`: the command exited and what it left is followed as with `--pid`.
     let mut keeping = false;
-    // A due pass waits for the tree to leave a core free; the loop polls meanwhile.
+    // A due pass, and the parents' captures of children seen while the tree kept every core
+    // busy, wait for the tree to leave a core free; the loop polls meanwhile.
     let mut gate = PassGate::default();
+    let mut captures = CaptureGate::default();
+    let hurry = Hurry { root, attached };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     loop {
         notice_interruption(&mut ending, &command, sampler.as_ref(), config.grace);
         if ending.interrupted.is_some() && !attached {
@@ -179,10 +186,15 @@ pub fn follow(
         let change = follower.poll();
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
+        let pending = follower.captures_pending();
+        let busy_at_poll = change.running >= cores;
+        if captures.open(pending, busy_at_poll, hurry, || follower.alive_pids()) {
+            follower.capture_pending();
+        }
         let now = Instant::now();
         let due = follower.schedule().pass_due(now);
         let first = follower.schedule().first_pass();
-        if let Some(section) = gate.open(due, first, root, attached, || follower.alive_pids()) {
+        if let Some(section) = gate.open(due, first, hurry, || follower.alive_pids()) {
             follower.pass_if_due(now, sampler.as_ref())?;
             drop(section);
         }
@@ -205,7 +217,8 @@ pub fn follow(
             anyhow::bail!("the command did not exit 10 s after SIGKILL");
         }
         let schedule = follower.schedule();
-        let sleep = gate.sleep(schedule.sleep(Instant::now()), schedule.poll_interval());
+        let scheduled = schedule.sleep(Instant::now());
+        let sleep = yielding::loop_sleep(&gate, &captures, scheduled, schedule.poll_interval());
         wait_for_wake(&wakes, sleep, &mut inbox);
     }
     command.disarm();

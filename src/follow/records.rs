@@ -55,6 +55,7 @@ fn record(
         child_index,
         depth: t.depth,
         first_seen_s: t.first_seen_s,
+        parent_frames_at_s: t.parent_frames_s,
         last_seen_s: t.last_seen_s,
         gone_s: t.gone_s,
         end: t.end.unwrap_or(if t.alive {

@@ -166,6 +166,11 @@ impl Schedule {
         self.spent.cpu_seconds += cpu.as_secs_f64();
     }
 
+    /// Parents' captures at their children's sightings took `cpu`.
+    pub fn captured(&mut self, cpu: Duration) {
+        self.spent.cpu_seconds += cpu.as_secs_f64();
+    }
+
     /// A pass that began at `began` took `took` (its footprint apart): the next one is due an
     /// effective interval after it began.
     pub fn passed(&mut self, began: Instant, took: Duration, cpu: Duration) {

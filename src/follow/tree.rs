@@ -35,6 +35,8 @@ pub struct Observed {
 pub struct Observations {
     order: Vec<i32>,
     by_pid: HashMap<i32, Observed>,
+    /// How many of them were running (or ready to) as the poll read them.
+    running: usize,
 }
 
 impl Observations {
@@ -42,6 +44,15 @@ impl Observations {
         if self.by_pid.insert(pid, observed).is_none() {
             self.order.push(pid);
         }
+    }
+
+    /// One more of them was running as the poll read it.
+    pub fn count_running(&mut self) {
+        self.running += 1;
+    }
+
+    pub fn running(&self) -> usize {
+        self.running
     }
 
     pub fn get(&self, pid: i32) -> Option<&Observed> {
@@ -73,6 +84,8 @@ pub struct Tracked {
     pub command: String,
     pub depth: usize,
     pub first_seen_s: f64,
+    /// When its parent's frames were captured (see [`crate::measure::sightings`]).
+    pub parent_frames_s: Option<f64>,
     pub last_seen_s: f64,
     pub gone_s: Option<f64>,
     pub end: Option<ProcessEnd>,
@@ -154,6 +167,8 @@ pub struct GoneProcess {
 pub struct Change {
     pub new: Vec<i32>,
     pub gone: Vec<GoneProcess>,
+    /// The tree's processes running (or ready to) as the poll read them.
+    pub running: usize,
 }
 
 /// Every process that ever belonged to the tree.
@@ -362,6 +377,7 @@ impl Tree {
                 command: command_of(sighting.pid),
                 depth: sighting.depth,
                 first_seen_s: now_s,
+                parent_frames_s: None,
                 last_seen_s: now_s,
                 gone_s: None,
                 end: None,

@@ -2,8 +2,12 @@
 //! that a page the parent rewrote after a child's sighting is not charged to the child as a
 //! copy ([`pagemap::AtSighting`]). One [`ParentFrames`] per parent: a full capture at its
 //! first child's sighting, then only the pages that changed at each later sighting.
+//!
+//! A sighting is noted first ([`Sightings::sighted`]) and captured when the caller says
+//! ([`Sightings::capture_pending`]): at once, or, while the tree keeps every core busy, a little
+//! later (`follow::yielding`). Each child keeps when its parent's frames were captured.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::kernel::pagemap::{self, CaptureId, ParentFrames};
@@ -13,7 +17,16 @@ pub struct Sightings {
     parents: HashMap<i32, ParentFrames>,
     /// Each child's capture of its parent, taken when the child was first seen.
     children: HashMap<i32, CaptureId>,
+    /// Children seen whose parent's frames are not captured yet, by parent, with when the
+    /// first of them was seen.
+    pending: BTreeMap<i32, (Instant, Vec<i32>)>,
     cost: SightingCost,
+}
+
+/// Children whose parent's frames were just captured, and when.
+pub struct Captured {
+    pub children: Vec<i32>,
+    pub at: Instant,
 }
 
 /// What the captures cost, for the run's facts.
@@ -22,6 +35,10 @@ pub struct SightingCost {
     pub captures: u64,
     pub total: Duration,
     pub max: Duration,
+    /// Captures taken after a later poll than the one that saw their first child (the tree
+    /// kept every core busy), and the longest delay from that poll to a capture.
+    pub deferred: u64,
+    pub max_delay: Duration,
     /// Heap memory the captures held at their largest.
     pub peak_heap_bytes: usize,
 }
@@ -34,17 +51,48 @@ pub struct ChildCaptures<'a> {
 }
 
 impl Sightings {
-    /// Captures `parent`'s frames now, as the frames `children` (just seen) are judged by.
-    /// When the frames cannot be read (no frame numbers, the parent vanished) the children are
-    /// compared as without a capture: every page that differs counts as copied.
-    pub fn capture(&mut self, parent: i32, children: &[i32]) {
+    /// Notes that `children` of `parent` were just seen: their parent's frames are to be
+    /// captured ([`Sightings::capture_pending`]).
+    pub fn sighted(&mut self, parent: i32, children: &[i32]) {
+        let (_, waiting) = self
+            .pending
+            .entry(parent)
+            .or_insert_with(|| (Instant::now(), Vec::new()));
+        waiting.extend_from_slice(children);
+    }
+
+    /// Whether some seen child's parent is not captured yet.
+    pub fn any_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Captures the frames of every parent with children seen since, once per parent: the
+    /// frames those children are judged by. `last_poll`: when the latest poll began (a capture
+    /// of children seen before it was deferred).
+    pub fn capture_pending(&mut self, last_poll: Instant) -> Vec<Captured> {
+        let mut captured = Vec::new();
+        for (parent, (seen, children)) in std::mem::take(&mut self.pending) {
+            let at = Instant::now();
+            if self.capture(parent, &children) {
+                self.cost.deferred += u64::from(seen < last_poll);
+                self.cost.max_delay = self.cost.max_delay.max(at.duration_since(seen));
+                captured.push(Captured { children, at });
+            }
+        }
+        captured
+    }
+
+    /// Captures `parent`'s frames now, as the frames `children` are judged by. When the frames
+    /// cannot be read (no frame numbers, the parent vanished) the children are compared as
+    /// without a capture: every page that differs counts as copied (returns false).
+    fn capture(&mut self, parent: i32, children: &[i32]) -> bool {
         let began = Instant::now();
         let frames = self
             .parents
             .entry(parent)
             .or_insert_with(|| ParentFrames::new(parent));
         let Ok(capture) = frames.capture() else {
-            return;
+            return false;
         };
         for child in children {
             self.children.insert(*child, capture);
@@ -54,12 +102,18 @@ impl Sightings {
         self.cost.total += took;
         self.cost.max = self.cost.max.max(took);
         self.cost.peak_heap_bytes = self.cost.peak_heap_bytes.max(self.heap_bytes());
+        true
     }
 
     /// `pid` is gone: as a child it needs no capture any more, as a parent its captures go.
     pub fn forget(&mut self, pid: i32) {
         self.children.remove(&pid);
         self.parents.remove(&pid);
+        self.pending.remove(&pid);
+        for (_, children) in self.pending.values_mut() {
+            children.retain(|child| *child != pid);
+        }
+        self.pending.retain(|_, (_, children)| !children.is_empty());
     }
 
     /// The captures to compare `children` with `parent` by, if any child has one.

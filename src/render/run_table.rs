@@ -470,6 +470,7 @@ mod tests {
             child_index: None,
             depth,
             first_seen_s: 0.0,
+            parent_frames_at_s: None,
             last_seen_s: 1.0,
             gone_s: Some(1.0),
             end: ProcessEnd::Exited,

@@ -257,6 +257,11 @@ pub struct RunProcess {
     /// 0 for the root, 1 for its children, 2 for theirs…
     pub depth: usize,
     pub first_seen_s: f64,
+    /// Forked children compared with their parent's frames: when those frames were captured,
+    /// the moment a page the parent rewrites stops counting as the child's copy. The poll that
+    /// first saw it, or while the tree kept every core busy up to 100 ms later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_frames_at_s: Option<f64>,
     /// The last time memlab saw it alive.
     pub last_seen_s: f64,
     /// When memlab found it gone.
@@ -352,6 +357,7 @@ impl RunProcess {
             child_index: None,
             depth: 1,
             first_seen_s: 0.0,
+            parent_frames_at_s: None,
             last_seen_s: 1.0,
             gone_s: None,
             end: ProcessEnd::Exited,
@@ -414,7 +420,7 @@ pub struct PassesFact {
     pub mean_footprint_ms: f64,
     /// Share of one core the footprints may take.
     pub footprint_cpu_budget: f64,
-    /// CPU time memlab spent in passes and polls (its main thread), in seconds.
+    /// CPU time memlab spent in passes, polls and captures (its main thread), in seconds.
     pub cpu_seconds: f64,
     /// Looks at the tree for new and exited processes (every 20 ms or as the budget allows).
     pub polls: u64,
@@ -431,6 +437,12 @@ pub struct PassesFact {
     pub sighting_captures: u64,
     #[serde(default)]
     pub max_sighting_capture_ms: f64,
+    /// Captures taken after the poll that saw their children, because that poll found the
+    /// tree keeping every core busy, and the longest wait from a sighting to its capture.
+    #[serde(default)]
+    pub sighting_captures_deferred: u64,
+    #[serde(default)]
+    pub max_sighting_capture_wait_ms: f64,
     #[serde(default)]
     pub sighting_frames_peak_bytes: u64,
     /// memlab's own peak resident memory (VmHWM) when it stopped following.

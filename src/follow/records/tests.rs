@@ -21,6 +21,7 @@ fn forked(pid: i32, parent: i32) -> Tracked {
         command: format!("worker {pid}"),
         depth: 1,
         first_seen_s: 0.1,
+        parent_frames_s: Some(0.1),
         last_seen_s: 0.5,
         gone_s: None,
         end: None,

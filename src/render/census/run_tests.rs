@@ -49,6 +49,7 @@ fn child(pid: i32, index: usize, copied_bytes: u64, censuses: Vec<RunCensus>) ->
         child_index: Some(index),
         depth: 1,
         first_seen_s: 0.1,
+        parent_frames_at_s: Some(0.1),
         last_seen_s: 2.0,
         gone_s: Some(2.0),
         end: ProcessEnd::Exited,

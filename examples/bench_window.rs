@@ -1,0 +1,337 @@
+//! How much CPU `memlab run`'s own threads take while the measured pool's workers are busy, from
+//! the scheduler's own record: a low-noise companion to the end-to-end slowdown of
+//! examples/bench_run.rs (whose task times move by ±4 points from run to run).
+//!
+//! Each run is `perf sched record -- memlab run -- .venv/bin/python experiments/examples/SCRIPT`;
+//! `perf sched timehist` then gives every slice a task ran on a core. The workers' busy window
+//! runs from the first worker's first slice to the end of the last worker's busy spell (a
+//! worker's spell ends at the first gap of more than 0.5 s between its slices: the scripts'
+//! workers sleep `--hold` 1 s after their task). Inside the window, the run time of memlab's
+//! threads (its follow loop: the main thread; its timeline sampler; the others: the census's
+//! reader, watchdogs…), of the workers, of the root python and of every other program (the
+//! machine's noise) is summed; memlab's share is its run time over the window's core time
+//! (window × cores). Each round also runs the script alone under perf, for
+//! the window's length without memlab. Several memlab binaries run interleaved, the order
+//! rotated each round, so that builds can be compared.
+//!
+//! Run as root, with perf installed, after `cargo build --release`:
+//! `cargo run --release --example bench_window [runs] [script] [memlab-binary…]` (defaults: 11
+//! runs, pool_global.py (or pool_list.py), target/release/memlab).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use memlab::result::median;
+
+const PYTHON: &str = ".venv/bin/python";
+/// A worker's busy spell ends at the first gap longer than this between its slices.
+const SPELL_GAP_SECONDS: f64 = 0.5;
+/// The scripts' default pool size.
+const WORKERS: usize = 4;
+
+/// One line of `perf sched timehist`: a task switched out at `end` after running since `start`.
+struct Slice {
+    start: f64,
+    end: f64,
+    name: String,
+    tid: i32,
+    pid: i32,
+}
+
+/// `   72589.203050 [0001]  memlab-sampler[3575/3574]   0.012   0.003   0.251` (time in s, then
+/// the task as `name[tid/pid]` or `name[pid]`, then wait time, scheduling delay and run time in
+/// ms), read from the right so that a name may hold spaces or brackets. None for anything else
+/// (headers, `<idle>`).
+fn parse_timehist_line(line: &str) -> Option<Slice> {
+    fn split_last_word(text: &str) -> Option<(&str, &str)> {
+        let text = text.trim_end();
+        let at = text.rfind(char::is_whitespace)?;
+        Some((&text[..at], text[at..].trim_start()))
+    }
+    let (rest, run_ms) = split_last_word(line)?;
+    let (rest, _delay_ms) = split_last_word(rest)?;
+    let (rest, _wait_ms) = split_last_word(rest)?;
+    let run_ms: f64 = run_ms.parse().ok()?;
+    let mut words = rest.trim_start().splitn(3, char::is_whitespace);
+    let end: f64 = words.next()?.parse().ok()?;
+    let cpu = words.next()?;
+    if !(cpu.starts_with('[') && cpu.ends_with(']')) {
+        return None;
+    }
+    let task = words.next()?.trim().strip_suffix(']')?;
+    let (name, ids) = task.rsplit_once('[')?;
+    let (tid, pid) = match ids.split_once('/') {
+        Some((tid, pid)) => (tid.parse().ok()?, pid.parse().ok()?),
+        None => (ids.parse().ok()?, ids.parse().ok()?),
+    };
+    Some(Slice {
+        start: end - run_ms / 1e3,
+        end,
+        name: name.trim().to_string(),
+        tid,
+        pid,
+    })
+}
+
+/// Run time (ms) inside the workers' busy window, by whom.
+#[derive(Default)]
+struct WindowFigures {
+    window_ms: f64,
+    follow_loop_ms: f64,
+    sampler_ms: f64,
+    other_memlab_threads_ms: f64,
+    workers_ms: f64,
+    root_python_ms: f64,
+    other_programs_ms: f64,
+}
+
+impl WindowFigures {
+    fn memlab_ms(&self) -> f64 {
+        self.follow_loop_ms + self.sampler_ms + self.other_memlab_threads_ms
+    }
+}
+
+/// The window and who ran in it; Err says why the run is skipped. The script's processes are
+/// the tasks named as the venv's python (`python`: not an unrelated `python3` the machine runs
+/// meanwhile); the root is the first of them seen, the workers the others.
+fn window_figures(slices: &[Slice]) -> Result<WindowFigures, String> {
+    let python_name = Path::new(PYTHON).file_name().unwrap().to_string_lossy();
+    let mut python_pids: Vec<i32> = Vec::new();
+    for slice in slices.iter().filter(|s| s.name == python_name) {
+        if !python_pids.contains(&slice.pid) {
+            python_pids.push(slice.pid);
+        }
+    }
+    let Some((&root, workers)) = python_pids.split_first() else {
+        return Err("no python in the record".into());
+    };
+    if workers.len() != WORKERS {
+        return Err(format!("{} workers, not {WORKERS}", workers.len()));
+    }
+    let (mut window_start, mut window_end) = (f64::MAX, f64::MIN);
+    for worker in workers {
+        let mut spell: Vec<&Slice> = slices.iter().filter(|s| s.pid == *worker).collect();
+        spell.sort_by(|a, b| a.start.total_cmp(&b.start));
+        let spell_end = spell
+            .windows(2)
+            .find(|pair| pair[1].start - pair[0].end > SPELL_GAP_SECONDS)
+            .map_or(spell[spell.len() - 1].end, |pair| pair[0].end);
+        window_start = window_start.min(spell[0].start);
+        window_end = window_end.max(spell_end);
+    }
+    // memlab's process: its threads are named memlab-…, its main thread after the binary's
+    // file (`memlab`, or a copy's name); of the pids with such tasks, the one that ran most
+    // (not the short-lived children it forks before they exec).
+    let mut memlab_run: HashMap<i32, f64> = HashMap::new();
+    for slice in slices.iter().filter(|s| s.name.starts_with("memlab")) {
+        *memlab_run.entry(slice.pid).or_default() += slice.end - slice.start;
+    }
+    let memlab = memlab_run
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(pid, _)| *pid);
+    let mut figures = WindowFigures {
+        window_ms: (window_end - window_start) * 1e3,
+        ..Default::default()
+    };
+    for slice in slices {
+        let overlap_ms = (slice.end.min(window_end) - slice.start.max(window_start)) * 1e3;
+        if overlap_ms <= 0.0 {
+            continue;
+        }
+        // The follow loop is memlab's main thread; its unnamed threads (the census's reader)
+        // are named after the binary too, and go with the watchdogs and the rest.
+        let bucket = if Some(slice.pid) == memlab {
+            if slice.tid == slice.pid {
+                &mut figures.follow_loop_ms
+            } else if slice.name == "memlab-sampler" {
+                &mut figures.sampler_ms
+            } else {
+                &mut figures.other_memlab_threads_ms
+            }
+        } else if slice.pid == root {
+            &mut figures.root_python_ms
+        } else if workers.contains(&slice.pid) {
+            &mut figures.workers_ms
+        } else {
+            &mut figures.other_programs_ms
+        };
+        *bucket += overlap_ms;
+    }
+    Ok(figures)
+}
+
+/// One run of the script under perf sched record, alone (`memlab` None) or under `memlab run`.
+fn record_and_measure(
+    memlab: Option<&str>,
+    script: &str,
+    scratch: &Path,
+) -> Result<WindowFigures, String> {
+    let record = scratch.join("perf.data");
+    let out = scratch.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut command = Command::new("perf");
+    command
+        .args(["sched", "record", "-q", "-o"])
+        .arg(&record)
+        .arg("--");
+    if let Some(memlab) = memlab {
+        command.args([memlab, "run", "--out"]).arg(&out).arg("--");
+    }
+    command.args([PYTHON, &format!("experiments/examples/{script}")]);
+    let run = command.stdin(Stdio::null()).stdout(Stdio::null()).output();
+    let run = run.map_err(|e| format!("perf sched record: {e}"))?;
+    if !run.status.success() {
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let last = stderr.lines().last().unwrap_or("");
+        return Err(format!("the run failed ({}): {last}", run.status));
+    }
+    let timehist = Command::new("perf")
+        .args(["sched", "timehist", "-i"])
+        .arg(&record)
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("perf sched timehist: {e}"))?;
+    let _ = std::fs::remove_file(&record);
+    let _ = std::fs::remove_dir_all(&out);
+    if !timehist.status.success() {
+        return Err(format!("perf sched timehist failed ({})", timehist.status));
+    }
+    let text = String::from_utf8_lossy(&timehist.stdout);
+    let slices: Vec<Slice> = text.lines().filter_map(parse_timehist_line).collect();
+    window_figures(&slices)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let runs: usize = args
+        .next()
+        .map_or(11, |s| s.parse().expect("runs: a number"));
+    let script = args.next().unwrap_or_else(|| "pool_global.py".into());
+    let mut memlabs: Vec<String> = args.collect();
+    if memlabs.is_empty() {
+        memlabs.push("target/release/memlab".into());
+    }
+    for memlab in &memlabs {
+        assert!(Path::new(memlab).is_file(), "no memlab binary at {memlab}");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|text| text.split_whitespace().next().unwrap_or("?").to_string())
+            .unwrap_or_default()
+    };
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let load_before = load();
+    // Slot 0 runs the script alone; slot i + 1 under memlabs[i].
+    let slots = memlabs.len() + 1;
+    let mut measured: Vec<Vec<WindowFigures>> = (0..slots).map(|_| Vec::new()).collect();
+    let mut skipped: Vec<String> = Vec::new();
+    for round in 0..runs {
+        // Rotated each round, so that no slot always comes first or after the same one.
+        for slot in (0..slots).map(|i| (i + round) % slots) {
+            let memlab = slot.checked_sub(1).map(|i| memlabs[i].as_str());
+            match record_and_measure(memlab, &script, scratch.path()) {
+                Ok(figures) => measured[slot].push(figures),
+                Err(reason) => skipped.push(format!(
+                    "round {}, {}: {reason}",
+                    round + 1,
+                    memlab.unwrap_or("alone")
+                )),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    drop(scratch);
+
+    println!(
+        "## {script}: memlab's run time inside the workers' busy window (perf sched), {runs} \
+         rounds, {cores} cores (load average {load_before} before, {} after)\n",
+        load()
+    );
+    println!(
+        "| how | runs | window (ms) | follow loop (ms) | sampler (ms) | other memlab threads: census reader, watchdogs… (ms) \
+         | memlab total (ms) | memlab share of window × cores | share range | workers (ms) \
+         | root python (ms) | other programs (ms) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (slot, runs) in measured.iter().enumerate() {
+        let of = |figure: fn(&WindowFigures) -> f64| {
+            median(&runs.iter().map(figure).collect::<Vec<_>>())
+        };
+        let shares: Vec<f64> = runs
+            .iter()
+            .map(|r| r.memlab_ms() / (r.window_ms * cores) * 100.0)
+            .collect();
+        let (low, high) = shares
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), s| (l.min(*s), h.max(*s)));
+        let common = format!(
+            "{:.0} | {:.0} | {:.1}",
+            of(|r| r.workers_ms),
+            of(|r| r.root_python_ms),
+            of(|r| r.other_programs_ms)
+        );
+        let label = slot.checked_sub(1).map_or("alone", |i| memlabs[i].as_str());
+        let window = format!("{} | {:.1}", runs.len(), of(|r| r.window_ms));
+        if runs.is_empty() {
+            println!("| {label} | 0 | | | | | | | | | | |");
+        } else if slot == 0 {
+            println!("| {label} | {window} | | | | | | | {common} |");
+        } else {
+            println!(
+                "| {label} | {window} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}% | {low:.2}% – {high:.2}% | {common} |",
+                of(|r| r.follow_loop_ms),
+                of(|r| r.sampler_ms),
+                of(|r| r.other_memlab_threads_ms),
+                of(WindowFigures::memlab_ms),
+                median(&shares)
+            );
+        }
+    }
+    println!(
+        "\nMedians of each column over the runs (the total is the median of the runs' totals, not \
+         the sum of the medians); the share is memlab total / (window × cores), per run."
+    );
+    if !skipped.is_empty() {
+        println!("\nSkipped runs:");
+        for reason in skipped {
+            println!("- {reason}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timehist_line_is_read_from_the_right() {
+        let task = |line| parse_timehist_line(line).map(|s| (s.name, s.tid, s.pid, s.start, s.end));
+        let thread = "   72589.25 [0001]  memlab-sampler[3575/3574]   0.012   0.003   250.000 ";
+        let spaced = "   72866.9 [0000]  lto cgu.01[5090/5087]   0.000   0.000   400.000";
+        let bracketed = "   1.5 [0000]  odd[x] name[42]   0.000   0.000   500.000";
+        assert_eq!(
+            task(thread),
+            Some(("memlab-sampler".into(), 3575, 3574, 72589.0, 72589.25))
+        );
+        assert_eq!(
+            task(spaced),
+            Some(("lto cgu.01".into(), 5090, 5087, 72866.5, 72866.9))
+        );
+        assert_eq!(
+            task(bracketed),
+            Some(("odd[x] name".into(), 42, 42, 1.0, 1.5))
+        );
+        for not_a_slice in [
+            "           time    cpu  task name                       wait time  sch delay   run time",
+            "                        [tid/pid]                          (msec)     (msec)     (msec)",
+            "--------------- ------  ------------------------------  ---------  ---------  ---------",
+            "   72832.312839 [0000]  <idle>                              0.000      0.000      0.131 ",
+            "",
+        ] {
+            assert_eq!(task(not_a_slice), None, "{not_a_slice}");
+        }
+    }
+}
