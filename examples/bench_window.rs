@@ -30,8 +30,10 @@ const SPELL_GAP_SECONDS: f64 = 0.5;
 /// The scripts' default pool size.
 const WORKERS: usize = 4;
 
-/// One line of `perf sched timehist`: a task switched out at `end` after running since `start`.
+/// One line of `perf sched timehist`: a task switched out at `end` after running since `start`,
+/// and ready to run (waiting for a core) since `ready`.
 struct Slice {
+    ready: f64,
     start: f64,
     end: f64,
     name: String,
@@ -50,9 +52,10 @@ fn parse_timehist_line(line: &str) -> Option<Slice> {
         Some((&text[..at], text[at..].trim_start()))
     }
     let (rest, run_ms) = split_last_word(line)?;
-    let (rest, _delay_ms) = split_last_word(rest)?;
+    let (rest, delay_ms) = split_last_word(rest)?;
     let (rest, _wait_ms) = split_last_word(rest)?;
     let run_ms: f64 = run_ms.parse().ok()?;
+    let delay_ms: f64 = delay_ms.parse().ok()?;
     let mut words = rest.trim_start().splitn(3, char::is_whitespace);
     let end: f64 = words.next()?.parse().ok()?;
     let cpu = words.next()?;
@@ -66,6 +69,7 @@ fn parse_timehist_line(line: &str) -> Option<Slice> {
         None => (ids.parse().ok()?, ids.parse().ok()?),
     };
     Some(Slice {
+        ready: end - (run_ms + delay_ms) / 1e3,
         start: end - run_ms / 1e3,
         end,
         name: name.trim().to_string(),
@@ -84,6 +88,12 @@ struct WindowFigures {
     workers_ms: f64,
     root_python_ms: f64,
     other_programs_ms: f64,
+    /// memlab's run time, in the window, while a process of the tree was ready to run and had
+    /// no core: what it took from the tree (run time on a core the tree left free is not).
+    memlab_while_tree_waited_ms: f64,
+    /// The workers' time in the window neither running nor ready to (waiting for a task, for a
+    /// lock, for a page): memlab holding a lock the tree needs would show here.
+    workers_asleep_ms: f64,
 }
 
 impl WindowFigures {
@@ -110,6 +120,7 @@ fn window_figures(slices: &[Slice]) -> Result<WindowFigures, String> {
         return Err(format!("{} workers, not {WORKERS}", workers.len()));
     }
     let (mut window_start, mut window_end) = (f64::MAX, f64::MIN);
+    let mut asleep = Vec::new();
     for worker in workers {
         let mut spell: Vec<&Slice> = slices.iter().filter(|s| s.pid == *worker).collect();
         spell.sort_by(|a, b| a.start.total_cmp(&b.start));
@@ -119,6 +130,8 @@ fn window_figures(slices: &[Slice]) -> Result<WindowFigures, String> {
             .map_or(spell[spell.len() - 1].end, |pair| pair[0].end);
         window_start = window_start.min(spell[0].start);
         window_end = window_end.max(spell_end);
+        // From one slice's end to the next's becoming ready: asleep.
+        asleep.extend(spell.windows(2).map(|pair| (pair[0].end, pair[1].ready.max(pair[0].end))));
     }
     // memlab's process: its threads are named memlab-…, its main thread after the binary's
     // file (`memlab`, or a copy's name); of the pids with such tasks, the one that ran most
@@ -133,12 +146,29 @@ fn window_figures(slices: &[Slice]) -> Result<WindowFigures, String> {
         .map(|(pid, _)| *pid);
     let mut figures = WindowFigures {
         window_ms: (window_end - window_start) * 1e3,
+        workers_asleep_ms: asleep
+            .iter()
+            .map(|(from, to)| (to.min(window_end) - from.max(window_start)).max(0.0))
+            .sum::<f64>()
+            * 1e3,
         ..Default::default()
     };
+    let tree_waiting = merged(
+        slices
+            .iter()
+            .filter(|s| s.pid == root || workers.contains(&s.pid))
+            .map(|s| (s.ready.max(window_start), s.start.min(window_end)))
+            .filter(|(from, to)| from < to)
+            .collect(),
+    );
     for slice in slices {
         let overlap_ms = (slice.end.min(window_end) - slice.start.max(window_start)) * 1e3;
         if overlap_ms <= 0.0 {
             continue;
+        }
+        if Some(slice.pid) == memlab {
+            figures.memlab_while_tree_waited_ms +=
+                overlap(&tree_waiting, slice.start, slice.end) * 1e3;
         }
         // The follow loop is memlab's main thread; its unnamed threads (the census's reader)
         // are named after the binary too, and go with the watchdogs and the rest.
@@ -160,6 +190,29 @@ fn window_figures(slices: &[Slice]) -> Result<WindowFigures, String> {
         *bucket += overlap_ms;
     }
     Ok(figures)
+}
+
+/// Intervals sorted and merged where they touch or overlap.
+fn merged(mut intervals: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(intervals.len());
+    for (from, to) in intervals {
+        match merged.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    merged
+}
+
+/// How much of `from..to` the merged `intervals` cover.
+fn overlap(intervals: &[(f64, f64)], from: f64, to: f64) -> f64 {
+    let first = intervals.partition_point(|interval| interval.1 <= from);
+    intervals[first..]
+        .iter()
+        .take_while(|interval| interval.0 < to)
+        .map(|interval| interval.1.min(to) - interval.0.max(from))
+        .sum()
 }
 
 /// One run of the script under perf sched record, alone (`memlab` None) or under `memlab run`.
@@ -252,23 +305,29 @@ fn main() {
     );
     println!(
         "| how | runs | window (ms) | follow loop (ms) | sampler (ms) | other memlab threads: census reader, watchdogs… (ms) \
-         | memlab total (ms) | memlab share of window × cores | share range | workers (ms) \
+         | memlab total (ms) | memlab share of window × cores: median, mean | share range \
+         | memlab while the tree waited for a core (ms): median, mean | as a share of window × cores: median, mean | workers asleep in the window (ms) | workers (ms) \
          | root python (ms) | other programs (ms) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
     for (slot, runs) in measured.iter().enumerate() {
         let of = |figure: fn(&WindowFigures) -> f64| {
             median(&runs.iter().map(figure).collect::<Vec<_>>())
         };
-        let shares: Vec<f64> = runs
+        let share = |ms: f64, run: &WindowFigures| ms / (run.window_ms * cores) * 100.0;
+        let shares: Vec<f64> = runs.iter().map(|r| share(r.memlab_ms(), r)).collect();
+        let taken: Vec<f64> = runs.iter().map(|r| r.memlab_while_tree_waited_ms).collect();
+        let taken_shares: Vec<f64> = runs
             .iter()
-            .map(|r| r.memlab_ms() / (r.window_ms * cores) * 100.0)
+            .map(|r| share(r.memlab_while_tree_waited_ms, r))
             .collect();
         let (low, high) = shares
             .iter()
             .fold((f64::MAX, f64::MIN), |(l, h), s| (l.min(*s), h.max(*s)));
         let common = format!(
-            "{:.0} | {:.0} | {:.1}",
+            "{:.1} | {:.0} | {:.0} | {:.1}",
+            of(|r| r.workers_asleep_ms),
             of(|r| r.workers_ms),
             of(|r| r.root_python_ms),
             of(|r| r.other_programs_ms)
@@ -276,23 +335,31 @@ fn main() {
         let label = slot.checked_sub(1).map_or("alone", |i| memlabs[i].as_str());
         let window = format!("{} | {:.1}", runs.len(), of(|r| r.window_ms));
         if runs.is_empty() {
-            println!("| {label} | 0 | | | | | | | | | | |");
+            println!("| {label} | 0 | | | | | | | | | | | | | |");
         } else if slot == 0 {
-            println!("| {label} | {window} | | | | | | | {common} |");
+            println!("| {label} | {window} | | | | | | | | | {common} |");
         } else {
             println!(
-                "| {label} | {window} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}% | {low:.2}% – {high:.2}% | {common} |",
+                "| {label} | {window} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}%, {:.2}% | {low:.2}% – {high:.2}% | {:.2}, {:.2} | {:.2}%, {:.2}% | {common} |",
                 of(|r| r.follow_loop_ms),
                 of(|r| r.sampler_ms),
                 of(|r| r.other_memlab_threads_ms),
                 of(WindowFigures::memlab_ms),
-                median(&shares)
+                median(&shares),
+                mean(&shares),
+                median(&taken),
+                mean(&taken),
+                median(&taken_shares),
+                mean(&taken_shares),
             );
         }
     }
     println!(
         "\nMedians of each column over the runs (the total is the median of the runs' totals, not \
-         the sum of the medians); the share is memlab total / (window × cores), per run."
+         the sum of the medians); the share is memlab total / (window × cores), per run; its mean \
+         counts the runs where a larger piece of work fell in the window. \"while the tree \
+         waited\": memlab's run time while a process of the tree was ready to run and had no \
+         core (what memlab took from it; on a core the tree left free it took nothing)."
     );
     if !skipped.is_empty() {
         println!("\nSkipped runs:");
@@ -307,15 +374,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn overlap_counts_only_the_covered_part() {
+        let waiting = merged(vec![(5.0, 6.0), (1.0, 2.0), (1.5, 3.0), (3.0, 4.0)]);
+        assert_eq!(waiting, vec![(1.0, 4.0), (5.0, 6.0)]);
+        assert_eq!(overlap(&waiting, 0.0, 1.0), 0.0);
+        assert_eq!(overlap(&waiting, 3.5, 5.5), 1.0);
+        assert_eq!(overlap(&waiting, 0.0, 10.0), 4.0);
+    }
+
+    #[test]
     fn a_timehist_line_is_read_from_the_right() {
         let task = |line| parse_timehist_line(line).map(|s| (s.name, s.tid, s.pid, s.start, s.end));
-        let thread = "   72589.25 [0001]  memlab-sampler[3575/3574]   0.012   0.003   250.000 ";
+        let thread = "   72589.25 [0001]  memlab-sampler[3575/3574]   0.012   10.000   250.000 ";
         let spaced = "   72866.9 [0000]  lto cgu.01[5090/5087]   0.000   0.000   400.000";
         let bracketed = "   1.5 [0000]  odd[x] name[42]   0.000   0.000   500.000";
         assert_eq!(
             task(thread),
             Some(("memlab-sampler".into(), 3575, 3574, 72589.0, 72589.25))
         );
+        // Ready since its scheduling delay (10 ms) before it ran.
+        let ready = parse_timehist_line(thread).unwrap().ready;
+        assert!((ready - 72588.99).abs() < 1e-9, "{ready}");
         assert_eq!(
             task(spaced),
             Some(("lto cgu.01".into(), 5090, 5087, 72866.5, 72866.9))

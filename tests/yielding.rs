@@ -50,7 +50,7 @@ struct Observed {
     child_measured_after_s: f64,
     /// How long after its first sighting its parent's frames were captured.
     parent_frames_after_s: f64,
-    captures_deferred: u64,
+
     /// From the spinners' start to the first one's end, as memlab saw them.
     spinning_s: Option<(f64, f64)>,
     rollups_waited: u64,
@@ -116,7 +116,7 @@ fn follow(tree: &str, out: &Path) -> Observed {
             .parent_frames_at_s
             .expect("the parent's frames captured")
             - record.first_seen_s,
-        captures_deferred: run.truth_passes.sighting_captures_deferred,
+
         spinning_s,
         rollups_waited: cost.rollups_waited,
         rollup_samples: cost.rollup_samples,
@@ -145,9 +145,7 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
     );
     assert!(quiet.rollup_samples >= 1);
     assert_eq!(quiet.rollups_waited, 0);
-    // Its parent's frames: at the poll that saw it, or a window later when that poll caught as
-    // many of the tree's processes running as there are cores (the parent and the child, for a
-    // moment).
+    // Its parent's frames: a window of the tree's load (30 ms) after the poll that saw it.
     assert!(
         quiet.parent_frames_after_s < 0.08,
         "parent's frames captured {:.3} s after the sighting",
@@ -189,10 +187,9 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
     // frames were captured after their 100 ms bound, not at the poll that saw it.
     assert!(busy.child_measured_after_s > 0.2);
     assert!(
-        (0.09..0.3).contains(&busy.parent_frames_after_s) && busy.captures_deferred >= 1,
-        "parent's frames captured {:.3} s after the sighting, {} captures deferred",
-        busy.parent_frames_after_s,
-        busy.captures_deferred
+        (0.09..0.3).contains(&busy.parent_frames_after_s),
+        "parent's frames captured {:.3} s after the sighting",
+        busy.parent_frames_after_s
     );
     assert!(busy.rollups_waited >= 1, "no rollup waited");
 }

@@ -41,8 +41,6 @@ pub struct Follower {
     pss_peak: Option<(u64, u64)>,
     /// Parents' frames at their children's first sightings.
     sightings: Sightings,
-    /// When the latest poll began.
-    last_poll: Instant,
     census: Censuses,
 }
 
@@ -127,7 +125,6 @@ impl Follower {
             peak: None,
             pss_peak: None,
             sightings: Sightings::default(),
-            last_poll: Instant::now(),
             census: Censuses::new(census, method),
         }
     }
@@ -181,7 +178,6 @@ impl Follower {
     /// Lists the tree, reads each process's `stat`, and updates the records.
     pub fn poll(&mut self) -> Change {
         let began = Instant::now();
-        self.last_poll = began;
         let cpu = thread_cpu();
         let now_s = self.now_s();
         let seeds: Vec<i32> = if self.tree.records().is_empty() {
@@ -201,8 +197,7 @@ impl Follower {
         };
         let observations = observe::observe_all(&observe::discover(discovery));
         let decision = self.tree.decide(&observations);
-        let mut change = self.tree.apply(decision, now_s, observe::command_line);
-        change.running = observations.running();
+        let change = self.tree.apply(decision, now_s, observe::command_line);
         for gone in &change.gone {
             if let Some(pass_id) = gone.last_pass {
                 self.passes.mark_last_of(pass_id, gone.pid);
@@ -254,7 +249,7 @@ impl Follower {
             return;
         }
         let cpu = thread_cpu();
-        for captured in self.sightings.capture_pending(self.last_poll) {
+        for captured in self.sightings.capture_pending() {
             let at_s = captured.at.duration_since(self.started).as_secs_f64();
             for child in captured.children {
                 if let Some(tracked) = self.tree.latest_mut(child) {
@@ -450,7 +445,6 @@ impl Follower {
         let captures = self.sightings.cost();
         passes.sighting_captures = captures.captures;
         passes.max_sighting_capture_ms = captures.max.as_secs_f64() * 1e3;
-        passes.sighting_captures_deferred = captures.deferred;
         passes.max_sighting_capture_wait_ms = captures.max_delay.as_secs_f64() * 1e3;
         passes.sighting_frames_peak_bytes = captures.peak_heap_bytes as u64;
         passes.memlab_peak_rss_bytes = procfs::process::Process::myself()

@@ -35,9 +35,9 @@
 //!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls, marker
 //!   passes and the last pass stay at normal priority (signals, the command's exit and a program
 //!   blocked at a checkpoint wait for them), and so does a parent's capture at its children's
-//!   sighting: at once, unless the poll that saw them found as many of the tree's processes
-//!   running as there are cores; it then waits for a free core too, at most 100 ms (a page the
-//!   parent rewrites meanwhile counts as the child's copy; each child records when).
+//!   sighting, once the tree leaves a core free over a window (30 ms), at most 100 ms after the
+//!   sighting (a page the parent rewrites meanwhile counts as the child's copy; each child
+//!   records when).
 //!
 //! The pieces, each unit-tested without processes where it is pure:
 //!
@@ -165,7 +165,6 @@ pub fn follow(
     let mut gate = PassGate::default();
     let mut captures = CaptureGate::default();
     let hurry = Hurry { root, attached };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     loop {
         notice_interruption(&mut ending, &command, sampler.as_ref(), config.grace);
         if ending.interrupted.is_some() && !attached {
@@ -187,8 +186,7 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let pending = follower.captures_pending();
-        let busy_at_poll = change.running >= cores;
-        if captures.open(pending, busy_at_poll, hurry, || follower.alive_pids()) {
+        if captures.open(pending, hurry, || follower.alive_pids()) {
             follower.capture_pending();
         }
         let now = Instant::now();

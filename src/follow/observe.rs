@@ -43,14 +43,9 @@ pub fn discover(discovery: Discovery) -> Vec<i32> {
 pub fn observe_all(pids: &[i32]) -> Observations {
     let mut observations = Observations::default();
     for pid in pids {
-        let Ok(stat) = procfs::process::Process::new(*pid).and_then(|p| p.stat()) else {
-            continue;
-        };
-        if let Some(observed) = observed_from_stat(&stat) {
+        let stat = procfs::process::Process::new(*pid).and_then(|p| p.stat());
+        if let Some(observed) = stat.ok().as_ref().and_then(observed_from_stat) {
             observations.insert(*pid, observed);
-            if stat.state == 'R' {
-                observations.count_running();
-            }
         }
     }
     observations

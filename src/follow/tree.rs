@@ -35,8 +35,6 @@ pub struct Observed {
 pub struct Observations {
     order: Vec<i32>,
     by_pid: HashMap<i32, Observed>,
-    /// How many of them were running (or ready to) as the poll read them.
-    running: usize,
 }
 
 impl Observations {
@@ -44,15 +42,6 @@ impl Observations {
         if self.by_pid.insert(pid, observed).is_none() {
             self.order.push(pid);
         }
-    }
-
-    /// One more of them was running as the poll read it.
-    pub fn count_running(&mut self) {
-        self.running += 1;
-    }
-
-    pub fn running(&self) -> usize {
-        self.running
     }
 
     pub fn get(&self, pid: i32) -> Option<&Observed> {
@@ -167,8 +156,6 @@ pub struct GoneProcess {
 pub struct Change {
     pub new: Vec<i32>,
     pub gone: Vec<GoneProcess>,
-    /// The tree's processes running (or ready to) as the poll read them.
-    pub running: usize,
 }
 
 /// Every process that ever belonged to the tree.

@@ -7,10 +7,11 @@
 //!   as it is) waits at most [`PASS_MAX_IDLE_WAIT`], then runs at idle priority while the tree
 //!   keeps every core busy (a core the tree leaves unused it takes at normal priority, whoever
 //!   else wants it). Passes that something waits for (a marker, the last look) do not wait.
-//! - A parent's capture at its children's sighting is taken at once unless the poll that saw
-//!   them found as many of the tree's processes running as there are cores; it then waits at
-//!   most [`CAPTURE_MAX_WAIT`], and runs at normal priority (it is short, and a descheduled
-//!   reader would hold the parent's mmap lock).
+//! - A parent's capture at its children's sighting waits at most [`CAPTURE_MAX_WAIT`] (on a
+//!   quiet tree, one window of the tree's load), and runs at normal priority (it is short, and a
+//!   descheduled reader would hold the parent's mmap lock). A poll's snapshot of who is running
+//!   cannot stand in for the window: the workers of a pool are often seen waiting for their
+//!   first task, and busy a millisecond later.
 //!
 //! Neither waits once memlab is interrupted or the command exited ([`Hurry`]).
 
@@ -129,31 +130,21 @@ impl PassGate {
     }
 }
 
-/// The parents' captures whose children were seen while the tree kept every core busy.
+/// The parents' captures of children seen since the last capture.
 #[derive(Default)]
 pub(super) struct CaptureGate {
     waiting: Option<Waiting>,
 }
 
 impl CaptureGate {
-    /// Whether the captures `pending` now are taken now: at once when the poll that saw the
-    /// children found fewer of the tree's processes running than there are cores
-    /// (`busy_at_poll` false), else once the tree leaves a core free or after
-    /// [`CAPTURE_MAX_WAIT`]. Children seen while captures wait join them.
-    pub fn open(
-        &mut self,
-        pending: bool,
-        busy_at_poll: bool,
-        hurry: Hurry,
-        tree: impl FnOnce() -> Vec<i32>,
-    ) -> bool {
+    /// Whether the captures `pending` now are taken now: once the tree has left a core free over
+    /// a window since the first of them was noted, or after [`CAPTURE_MAX_WAIT`]. Children seen
+    /// while captures wait join them.
+    pub fn open(&mut self, pending: bool, hurry: Hurry, tree: impl FnOnce() -> Vec<i32>) -> bool {
         if !pending {
             // A pass took them (it needs them), or the children are gone.
             self.waiting = None;
             return false;
-        }
-        if self.waiting.is_none() && !busy_at_poll {
-            return true;
         }
         let waiting = self.waiting.get_or_insert_with(|| Waiting::new(tree()));
         let starts = waiting.starts(CAPTURE_MAX_WAIT, hurry);

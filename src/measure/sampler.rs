@@ -6,7 +6,8 @@
 //! The thread runs at `SCHED_IDLE` (when it may come back from it, see [`super::priority`]):
 //! it samples when the tree leaves a core free, and at normal priority once a sample is
 //! [`MAX_IDLE_WAIT`] late; a rollup first waits for the tree to leave a core free, as a pass of
-//! `memlab run` does. Each sample carries the time it was really taken, not when it was due.
+//! `memlab run` does (and while the thread itself is kept off every core, it waits too: see
+//! [`STARVED_AFTER`]). Each sample carries the time it was really taken, not when it was due.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +39,10 @@ const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 /// A rollup (the costly sample: a walk of every page table) waits until the tree leaves a core
 /// free, at most this late.
 const ROLLUP_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// A thread at idle priority that takes its statm sample this late was kept off every core
+/// meanwhile: a rollup then counts the tree as busy, whatever its load's readings say (they
+/// span the gap, and average the time before the tree's spell with the spell).
+const STARVED_AFTER: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy)]
 pub struct SamplerConfig {
@@ -284,7 +289,11 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             let pids = tree.iter().map(|(pid, _)| *pid).collect();
             load = Some(TreeLoad::new(CpuSource::of_tree(pids)));
         }
-        let busy = load.as_mut().map(TreeLoad::busy_lately);
+        let starved = idle.is_some() && now.saturating_duration_since(next_statm) >= STARVED_AFTER;
+        let busy = load
+            .as_mut()
+            .map(TreeLoad::busy_lately)
+            .map(|busy| if starved { Some(true) } else { busy });
         let rollup_starts = match (now.checked_duration_since(next_rollup), busy) {
             (None, _) => false,
             (Some(_), None) => true,

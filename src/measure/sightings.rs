@@ -4,8 +4,8 @@
 //! first child's sighting, then only the pages that changed at each later sighting.
 //!
 //! A sighting is noted first ([`Sightings::sighted`]) and captured when the caller says
-//! ([`Sightings::capture_pending`]): at once, or, while the tree keeps every core busy, a little
-//! later (`follow::yielding`). Each child keeps when its parent's frames were captured.
+//! ([`Sightings::capture_pending`]): once the tree leaves a core free, at most 100 ms later
+//! (`follow::yielding`). Each child keeps when its parent's frames were captured.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -35,9 +35,7 @@ pub struct SightingCost {
     pub captures: u64,
     pub total: Duration,
     pub max: Duration,
-    /// Captures taken after a later poll than the one that saw their first child (the tree
-    /// kept every core busy), and the longest delay from that poll to a capture.
-    pub deferred: u64,
+    /// The longest from the poll that saw a child to its parent's capture.
     pub max_delay: Duration,
     /// Heap memory the captures held at their largest.
     pub peak_heap_bytes: usize,
@@ -67,14 +65,12 @@ impl Sightings {
     }
 
     /// Captures the frames of every parent with children seen since, once per parent: the
-    /// frames those children are judged by. `last_poll`: when the latest poll began (a capture
-    /// of children seen before it was deferred).
-    pub fn capture_pending(&mut self, last_poll: Instant) -> Vec<Captured> {
+    /// frames those children are judged by.
+    pub fn capture_pending(&mut self) -> Vec<Captured> {
         let mut captured = Vec::new();
         for (parent, (seen, children)) in std::mem::take(&mut self.pending) {
             let at = Instant::now();
             if self.capture(parent, &children) {
-                self.cost.deferred += u64::from(seen < last_poll);
                 self.cost.max_delay = self.cost.max_delay.max(at.duration_since(seen));
                 captured.push(Captured { children, at });
             }

@@ -258,8 +258,9 @@ pub struct RunProcess {
     pub depth: usize,
     pub first_seen_s: f64,
     /// Forked children compared with their parent's frames: when those frames were captured,
-    /// the moment a page the parent rewrites stops counting as the child's copy. The poll that
-    /// first saw it, or while the tree kept every core busy up to 100 ms later.
+    /// the moment a page the parent rewrites stops counting as the child's copy: a window of the
+    /// tree's load (30 ms) after the poll that first saw it, or, while the tree keeps every
+    /// core busy, up to 100 ms after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_frames_at_s: Option<f64>,
     /// The last time memlab saw it alive.
@@ -437,10 +438,8 @@ pub struct PassesFact {
     pub sighting_captures: u64,
     #[serde(default)]
     pub max_sighting_capture_ms: f64,
-    /// Captures taken after the poll that saw their children, because that poll found the
-    /// tree keeping every core busy, and the longest wait from a sighting to its capture.
-    #[serde(default)]
-    pub sighting_captures_deferred: u64,
+    /// The longest from a sighting to its capture: a window of the tree's load on a quiet
+    /// tree, up to 100 ms while the tree keeps every core busy.
     #[serde(default)]
     pub max_sighting_capture_wait_ms: f64,
     #[serde(default)]
