@@ -131,7 +131,11 @@ fn window_figures(slices: &[Slice]) -> Result<WindowFigures, String> {
         window_start = window_start.min(spell[0].start);
         window_end = window_end.max(spell_end);
         // From one slice's end to the next's becoming ready: asleep.
-        asleep.extend(spell.windows(2).map(|pair| (pair[0].end, pair[1].ready.max(pair[0].end))));
+        asleep.extend(
+            spell
+                .windows(2)
+                .map(|pair| (pair[0].end, pair[1].ready.max(pair[0].end))),
+        );
     }
     // memlab's process: its threads are named memlab-…, its main thread after the binary's
     // file (`memlab`, or a copy's name); of the pids with such tasks, the one that ran most
