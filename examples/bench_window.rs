@@ -10,8 +10,8 @@
 //! threads (its follow loop: the main thread; its timeline sampler; the others: the census's
 //! reader, watchdogs…), of the workers, of the root python and of every other program (the
 //! machine's noise) is summed; memlab's share is its run time over the window's core time
-//! (window × cores). Each round also runs the script alone under perf, for
-//! the window's length without memlab. Several memlab binaries run interleaved, the order
+//! (window × cores). Each round also runs the script alone under perf: the window is the pool's
+//! makespan, compared with alone's round by round (the median of the rounds' ratios). Several memlab binaries run interleaved, the order
 //! rotated each round, so that builds can be compared.
 //!
 //! Run as root, with perf installed, after `cargo build --release`:
@@ -22,7 +22,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod paired;
+
 use memlab::result::median;
+use paired::PairedSlowdown;
 
 const PYTHON: &str = ".venv/bin/python";
 /// A worker's busy spell ends at the first gap longer than this between its slices.
@@ -284,13 +287,19 @@ fn main() {
     // Slot 0 runs the script alone; slot i + 1 under memlabs[i].
     let slots = memlabs.len() + 1;
     let mut measured: Vec<Vec<WindowFigures>> = (0..slots).map(|_| Vec::new()).collect();
+    // Each round's window per slot, for the paired comparison with alone.
+    let mut windows: Vec<Vec<Option<f64>>> = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     for round in 0..runs {
+        let mut round_windows = vec![None; slots];
         // Rotated each round, so that no slot always comes first or after the same one.
         for slot in (0..slots).map(|i| (i + round) % slots) {
             let memlab = slot.checked_sub(1).map(|i| memlabs[i].as_str());
             match record_and_measure(memlab, &script, scratch.path()) {
-                Ok(figures) => measured[slot].push(figures),
+                Ok(figures) => {
+                    round_windows[slot] = Some(figures.window_ms);
+                    measured[slot].push(figures);
+                }
                 Err(reason) => skipped.push(format!(
                     "round {}, {}: {reason}",
                     round + 1,
@@ -299,6 +308,7 @@ fn main() {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        windows.push(round_windows);
     }
     drop(scratch);
 
@@ -365,6 +375,22 @@ fn main() {
          waited\": memlab's run time while a process of the tree was ready to run and had no \
          core (what memlab took from it; on a core the tree left free it took nothing)."
     );
+    // The window is the pool's makespan: the program's own time for its map.
+    println!(
+        "\n| how | the window (the pool's makespan) vs alone, paired: median of the rounds' \
+         ratios (95% bootstrap interval) | rounds |"
+    );
+    println!("|---|---|---|");
+    for (i, memlab) in memlabs.iter().enumerate() {
+        let (alone, followed): (Vec<f64>, Vec<f64>) = windows
+            .iter()
+            .filter_map(|round| Some((round[0]?, round[i + 1]?)))
+            .unzip();
+        if !alone.is_empty() {
+            let paired = PairedSlowdown::of(&alone, &followed).percent();
+            println!("| {memlab} | {paired} | {} |", alone.len());
+        }
+    }
     if !skipped.is_empty() {
         println!("\nSkipped runs:");
         for reason in skipped {

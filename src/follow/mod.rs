@@ -160,8 +160,8 @@ pub fn follow(
     let mut ending = Ending::default();
     // `--keep`: the command exited and what it left is followed as with `--pid`.
     let mut keeping = false;
-    // A due pass, and the parents' captures of children seen while the tree kept every core
-    // busy, wait for the tree to leave a core free; the loop polls meanwhile.
+    // A due pass, and the parents' captures at their children's sightings, wait for the tree
+    // to leave a core free; the loop polls meanwhile.
     let mut gate = PassGate::default();
     let mut captures = CaptureGate::default();
     let hurry = Hurry { root, attached };

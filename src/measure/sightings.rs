@@ -145,3 +145,46 @@ impl<'a> ChildCaptures<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Children pids no process has (the sightings only keep them).
+    const FIRST: i32 = 1 << 22;
+    const SECOND: i32 = FIRST + 1;
+
+    #[test]
+    fn a_sighting_waits_until_captured_and_a_gone_child_leaves_it() {
+        let parent = std::process::id() as i32;
+        let mut sightings = Sightings::default();
+        sightings.sighted(parent, &[FIRST]);
+        sightings.sighted(parent, &[SECOND]);
+        assert!(sightings.any_pending());
+        sightings.forget(FIRST);
+        assert!(sightings.any_pending(), "the second child still waits");
+        sightings.forget(SECOND);
+        assert!(!sightings.any_pending(), "no child left to capture for");
+
+        sightings.sighted(parent, &[FIRST, SECOND]);
+        let captured = sightings.capture_pending();
+        assert!(!sightings.any_pending());
+        if captured.is_empty() {
+            println!("SKIP: frame numbers are not visible (run as root)");
+            return;
+        }
+        // One capture of the parent for both children, seen together.
+        assert_eq!(captured.len(), 1);
+        assert_eq!(captured[0].children, vec![FIRST, SECOND]);
+        assert_eq!(sightings.cost().captures, 1);
+        let judged = sightings
+            .for_children(parent, &[FIRST, SECOND])
+            .expect("both children have a capture");
+        assert!(judged.captures.iter().all(Option::is_some));
+        // The parent gone: its captures and its children's waits go with it.
+        sightings.sighted(parent, &[FIRST + 2]);
+        sightings.forget(parent);
+        assert!(!sightings.any_pending());
+        assert!(sightings.for_children(parent, &[FIRST]).is_none());
+    }
+}
