@@ -50,6 +50,8 @@ struct Observed {
     child_measured_after_s: f64,
     /// How long after its first sighting its parent's frames were captured.
     parent_frames_after_s: f64,
+    /// The run's longest wait from a sighting to its capture, as its facts say.
+    max_capture_wait_s: f64,
 
     /// From the spinners' start to the first one's end, as memlab saw them.
     spinning_s: Option<(f64, f64)>,
@@ -116,12 +118,20 @@ fn follow(tree: &str, out: &Path) -> Observed {
             .parent_frames_at_s
             .expect("the parent's frames captured")
             - record.first_seen_s,
+        max_capture_wait_s: run.truth_passes.max_sighting_capture_wait_ms / 1e3,
 
         spinning_s,
         rollups_waited: cost.rollups_waited,
         rollup_samples: cost.rollup_samples,
         busy: value("busy") == 1,
     }
+}
+
+fn capture_waits(observed: &Observed) -> String {
+    format!(
+        "facts: longest capture wait {:.3} s; the child's record: {:.3} s",
+        observed.max_capture_wait_s, observed.parent_frames_after_s
+    )
 }
 
 /// Gaps between consecutive passes, with the time the later one began.
@@ -150,6 +160,12 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
         quiet.parent_frames_after_s < 0.08,
         "parent's frames captured {:.3} s after the sighting",
         quiet.parent_frames_after_s
+    );
+    // The run's facts tell the same wait: its only capture.
+    assert!(
+        (quiet.max_capture_wait_s - quiet.parent_frames_after_s).abs() < 0.01,
+        "{}",
+        capture_waits(&quiet)
     );
     assert!(
         gaps(&quiet.passes_s).iter().any(|(_, gap)| *gap < 0.5),
@@ -190,6 +206,14 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
         (0.09..0.3).contains(&busy.parent_frames_after_s),
         "parent's frames captured {:.3} s after the sighting",
         busy.parent_frames_after_s
+    );
+    // The run's facts tell the longest wait: at least the child's (the spinners, seen before
+    // their exec, had a capture too), within the 100 ms bound.
+    assert!(
+        busy.max_capture_wait_s > busy.parent_frames_after_s - 0.01
+            && busy.max_capture_wait_s < 0.3,
+        "{}",
+        capture_waits(&busy)
     );
     assert!(busy.rollups_waited >= 1, "no rollup waited");
 }
