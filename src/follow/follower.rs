@@ -445,7 +445,7 @@ impl Follower {
         let captures = self.sightings.cost();
         passes.sighting_captures = captures.captures;
         passes.max_sighting_capture_ms = captures.max.as_secs_f64() * 1e3;
-        passes.max_sighting_capture_wait_ms = captures.max_delay.as_secs_f64() * 1e3;
+        passes.max_sighting_capture_wait_ms = captures.max_wait.as_secs_f64() * 1e3;
         passes.sighting_frames_peak_bytes = captures.peak_heap_bytes as u64;
         passes.memlab_peak_rss_bytes = procfs::process::Process::myself()
             .and_then(|me| me.status())

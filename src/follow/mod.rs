@@ -97,7 +97,7 @@ use marker_pipe::Reader;
 use markers::Warnings;
 use tree::Change;
 use wake::Wake;
-use yielding::{CaptureGate, Hurry, PassGate};
+use yielding::{Gates, Hurry};
 
 /// What to follow.
 pub enum Target {
@@ -162,8 +162,7 @@ pub fn follow(
     let mut keeping = false;
     // A due pass, and the parents' captures at their children's sightings, wait for the tree
     // to leave a core free; the loop polls meanwhile.
-    let mut gate = PassGate::default();
-    let mut captures = CaptureGate::default();
+    let mut gates = Gates::default();
     let hurry = Hurry { root, attached };
     loop {
         notice_interruption(&mut ending, &command, sampler.as_ref(), config.grace);
@@ -186,13 +185,13 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let pending = follower.captures_pending();
-        if captures.open(pending, hurry, || follower.alive_pids()) {
+        if gates.open_captures(pending, hurry, || follower.alive_pids()) {
             follower.capture_pending();
         }
         let now = Instant::now();
         let due = follower.schedule().pass_due(now);
         let first = follower.schedule().first_pass();
-        if let Some(section) = gate.open(due, first, hurry, || follower.alive_pids()) {
+        if let Some(section) = gates.open_pass(due, first, hurry, || follower.alive_pids()) {
             follower.pass_if_due(now, sampler.as_ref())?;
             drop(section);
         }
@@ -216,7 +215,7 @@ pub fn follow(
         }
         let schedule = follower.schedule();
         let scheduled = schedule.sleep(Instant::now());
-        let sleep = yielding::loop_sleep(&gate, &captures, scheduled, schedule.poll_interval());
+        let sleep = gates.sleep(scheduled, schedule.poll_interval());
         wait_for_wake(&wakes, sleep, &mut inbox);
     }
     command.disarm();

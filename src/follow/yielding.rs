@@ -46,26 +46,22 @@ impl Hurry {
 }
 
 /// Work that came due and waits for a free core.
-struct Waiting {
+struct Wait {
     since: Instant,
-    /// Read afresh when the work came due: its windows hold only what the tree did since.
-    load: TreeLoad,
-    /// The load has said the tree keeps every core busy.
+    /// The tree's load has said it keeps every core busy.
     found_busy: bool,
 }
 
-impl Waiting {
-    fn new(tree: Vec<i32>) -> Waiting {
-        Waiting {
+impl Wait {
+    fn new() -> Wait {
+        Wait {
             since: Instant::now(),
-            load: TreeLoad::new(CpuSource::of_tree(tree)),
             found_busy: false,
         }
     }
 
-    /// Whether the work starts now (see [`page_walk_starts`]).
-    fn starts(&mut self, max_wait: Duration, hurry: Hurry) -> bool {
-        let busy = self.load.busy_lately();
+    /// Whether the work starts now, the tree's load saying `busy` (see [`page_walk_starts`]).
+    fn starts(&mut self, busy: Option<bool>, max_wait: Duration, hurry: Hurry) -> bool {
         self.found_busy |= busy == Some(true);
         page_walk_starts(busy, self.since.elapsed(), max_wait) || hurry.now()
     }
@@ -74,9 +70,9 @@ impl Waiting {
     /// none said busy (work on a quiet tree then starts a window late); once the tree was found
     /// busy, a poll at normal priority is taken from it, so at most every
     /// [`POLL_WHILE_WAITING`], and no later than the bound.
-    fn sleep(&self, max_wait: Duration, poll_interval: Duration) -> Duration {
+    fn sleep(&self, window: Duration, max_wait: Duration, poll_interval: Duration) -> Duration {
         if !self.found_busy {
-            return self.load.window();
+            return window;
         }
         let to_bound = max_wait.saturating_sub(self.since.elapsed());
         poll_interval
@@ -85,17 +81,49 @@ impl Waiting {
     }
 }
 
-/// The pass that came due and waits for a free core, if any.
+/// The page walks waiting for a free core: the pass that came due, and the parents' captures
+/// of the children seen since the last capture. One load of the tree answers both: made afresh
+/// when the first of them came due (its windows hold only what the tree did since), dropped
+/// when neither waits any more.
 #[derive(Default)]
-pub(super) struct PassGate {
-    waiting: Option<Waiting>,
+pub(super) struct Gates {
+    load: Option<TreeLoad>,
+    pass: Option<Wait>,
+    captures: Option<Wait>,
 }
 
-impl PassGate {
+impl Gates {
+    /// Whether the captures `pending` now are taken now: once the tree has left a core free over
+    /// a window since the first of them was noted (or the pass before them came due), or after
+    /// [`CAPTURE_MAX_WAIT`]. Children seen while captures wait join them. `tree` lists the
+    /// tree's live processes (the load's source without a cgroup).
+    pub fn open_captures(
+        &mut self,
+        pending: bool,
+        hurry: Hurry,
+        tree: impl FnOnce() -> Vec<i32>,
+    ) -> bool {
+        if !pending {
+            // A pass took them (it needs them), or the children are gone.
+            self.captures = None;
+            self.drop_unused_load();
+            return false;
+        }
+        let busy = self.busy(tree);
+        let starts =
+            self.captures
+                .get_or_insert_with(Wait::new)
+                .starts(busy, CAPTURE_MAX_WAIT, hurry);
+        if starts {
+            self.captures = None;
+            self.drop_unused_load();
+        }
+        starts
+    }
+
     /// Whether a pass that is `due` starts now, and if so the section it runs in (dropped when
-    /// the pass is over). `tree` lists the tree's live processes (the load's source without a
-    /// cgroup).
-    pub fn open(
+    /// the pass is over). The first pass does not wait: the start is measured as it is.
+    pub fn open_pass(
         &mut self,
         due: bool,
         first: bool,
@@ -104,18 +132,23 @@ impl PassGate {
     ) -> Option<IdleSection> {
         if !due {
             // A marker's pass came between, or the tree is gone: nothing waits any more.
-            self.waiting = None;
+            self.pass = None;
+            self.drop_unused_load();
             return None;
         }
         let (waited, mut load) = if first {
             (Duration::ZERO, TreeLoad::new(CpuSource::of_tree(tree())))
         } else {
-            let waiting = self.waiting.get_or_insert_with(|| Waiting::new(tree()));
-            if !waiting.starts(PASS_MAX_IDLE_WAIT, hurry) {
+            let busy = self.busy(tree);
+            let pass = self.pass.get_or_insert_with(Wait::new);
+            if !pass.starts(busy, PASS_MAX_IDLE_WAIT, hurry) {
                 return None;
             }
-            let waiting = self.waiting.take()?;
-            (waiting.since.elapsed(), waiting.load)
+            let waited = pass.since.elapsed();
+            self.pass = None;
+            // The pass's watchdog goes on reading it; the pass takes the waiting captures first,
+            // so nothing else needs it.
+            (waited, self.load.take()?)
         };
         Some(IdleSection::enter(
             PASS_MAX_IDLE_WAIT.saturating_sub(waited),
@@ -124,52 +157,36 @@ impl PassGate {
         ))
     }
 
-    fn sleep(&self, poll_interval: Duration) -> Option<Duration> {
-        let waiting = self.waiting.as_ref()?;
-        Some(waiting.sleep(PASS_MAX_IDLE_WAIT, poll_interval))
+    /// How long the loop sleeps before its next turn: as the schedule says (`scheduled`), unless
+    /// work waiting here asks again sooner.
+    pub fn sleep(&self, scheduled: Duration, poll_interval: Duration) -> Duration {
+        let Some(load) = &self.load else {
+            return scheduled;
+        };
+        let window = load.window();
+        let pass = self
+            .pass
+            .as_ref()
+            .map(|wait| wait.sleep(window, PASS_MAX_IDLE_WAIT, poll_interval));
+        let captures = self
+            .captures
+            .as_ref()
+            .map(|wait| wait.sleep(window, CAPTURE_MAX_WAIT, poll_interval));
+        pass.into_iter().chain(captures).min().unwrap_or(scheduled)
     }
-}
 
-/// The parents' captures of children seen since the last capture.
-#[derive(Default)]
-pub(super) struct CaptureGate {
-    waiting: Option<Waiting>,
-}
+    /// The tree's load over the last window (read at most once a turn: see [`TreeLoad`]).
+    fn busy(&mut self, tree: impl FnOnce() -> Vec<i32>) -> Option<bool> {
+        self.load
+            .get_or_insert_with(|| TreeLoad::new(CpuSource::of_tree(tree())))
+            .busy_lately()
+    }
 
-impl CaptureGate {
-    /// Whether the captures `pending` now are taken now: once the tree has left a core free over
-    /// a window since the first of them was noted, or after [`CAPTURE_MAX_WAIT`]. Children seen
-    /// while captures wait join them.
-    pub fn open(&mut self, pending: bool, hurry: Hurry, tree: impl FnOnce() -> Vec<i32>) -> bool {
-        if !pending {
-            // A pass took them (it needs them), or the children are gone.
-            self.waiting = None;
-            return false;
+    fn drop_unused_load(&mut self) {
+        if self.pass.is_none() && self.captures.is_none() {
+            self.load = None;
         }
-        let waiting = self.waiting.get_or_insert_with(|| Waiting::new(tree()));
-        let starts = waiting.starts(CAPTURE_MAX_WAIT, hurry);
-        if starts {
-            self.waiting = None;
-        }
-        starts
     }
-
-    fn sleep(&self, poll_interval: Duration) -> Option<Duration> {
-        let waiting = self.waiting.as_ref()?;
-        Some(waiting.sleep(CAPTURE_MAX_WAIT, poll_interval))
-    }
-}
-
-/// How long the loop sleeps before its next turn: as the schedule says (`scheduled`), unless
-/// work waiting at a gate asks again sooner.
-pub(super) fn loop_sleep(
-    passes: &PassGate,
-    captures: &CaptureGate,
-    scheduled: Duration,
-    poll_interval: Duration,
-) -> Duration {
-    let asks = [passes.sleep(poll_interval), captures.sleep(poll_interval)];
-    asks.into_iter().flatten().min().unwrap_or(scheduled)
 }
 
 /// Whether the command exited, without reaping it (its `Child` does, on the loop's thread).

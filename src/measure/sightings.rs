@@ -36,7 +36,7 @@ pub struct SightingCost {
     pub total: Duration,
     pub max: Duration,
     /// The longest from the poll that saw a child to its parent's capture.
-    pub max_delay: Duration,
+    pub max_wait: Duration,
     /// Heap memory the captures held at their largest.
     pub peak_heap_bytes: usize,
 }
@@ -71,7 +71,7 @@ impl Sightings {
         for (parent, (seen, children)) in std::mem::take(&mut self.pending) {
             let at = Instant::now();
             if self.capture(parent, &children) {
-                self.cost.max_delay = self.cost.max_delay.max(at.duration_since(seen));
+                self.cost.max_wait = self.cost.max_wait.max(at.duration_since(seen));
                 captured.push(Captured { children, at });
             }
         }
