@@ -711,7 +711,7 @@ impl Drop for Spinners {
 /// memlab's passes yield to the measured tree, not to everyone: with other programs on every
 /// core and a tree that leaves them unused, a pass is not left waiting for a free core. A worker
 /// that copies 16 MiB a little after its first sighting and exits 0.45 s later is measured with
-/// its copy (a pass waiting at idle priority would have waited past its exit).
+/// its copy (a pass waiting for a core the spinners keep would have waited past its exit).
 #[test]
 fn a_short_lived_worker_is_measured_while_other_programs_keep_every_core_busy() {
     if skip_unless_root("short-lived worker") {

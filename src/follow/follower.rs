@@ -17,6 +17,7 @@ use crate::follow::tree::{Change, Tree};
 use crate::kernel::pagemap::{self, TruthMethod};
 use crate::kernel::tree::direct_children;
 use crate::measure::cputime::thread_cpu;
+use crate::measure::priority::Walking;
 use crate::measure::sampler::{Sampler, rollup_sample};
 use crate::measure::sightings::Sightings;
 use crate::measure::snapshot::{Snapshot, TreeMeasurement};
@@ -248,6 +249,7 @@ impl Follower {
         if !self.captures_pending() {
             return;
         }
+        let _walking = Walking::enter();
         let cpu = thread_cpu();
         for captured in self.sightings.capture_pending() {
             let at_s = captured.at.duration_since(self.started).as_secs_f64();
@@ -287,6 +289,7 @@ impl Follower {
         sampler: Option<&Sampler>,
         reason: PassReason,
     ) -> anyhow::Result<Option<u64>> {
+        let _walking = Walking::enter();
         // The comparison needs the children's captures: those still waiting are taken first.
         self.capture_pending();
         let members = self.tree.members();

@@ -27,12 +27,11 @@
 //!   to end; off with `--no-census`.
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
 //! - **Priority**: scheduled passes (periodic and first sightings) start once the tree leaves a
-//!   core free (polls go on until then: a pass walks page tables under each process's mmap
-//!   lock, which a descheduled idle thread would hold), and run at `SCHED_IDLE` while the tree
-//!   keeps every core busy, so that they take only the cores the tree leaves free, for at most
-//!   [`PASS_MAX_IDLE_WAIT`] in all; while the tree leaves a core unused (another program may be on
-//!   it) a pass runs at normal priority, so that programs it does not measure do not starve it
-//!   ([`crate::measure::tree_load`]). The sampler runs at `SCHED_IDLE` too. Polls, marker
+//!   core free, or once they waited [`PASS_MAX_IDLE_WAIT`] (polls go on until then), and then
+//!   run above the tree's priority: a pass walks page tables under each process's mmap lock,
+//!   and a walker descheduled inside it would hold up the tree's `mmap` and `fork`
+//!   ([`crate::measure::priority`], [`crate::measure::tree_load`]). The sampler waits at
+//!   `SCHED_IDLE`, and walks (its rollups) above the tree's priority too. Polls, marker
 //!   passes and the last pass stay at normal priority (signals, the command's exit and a program
 //!   blocked at a checkpoint wait for them), and so does a parent's capture at its children's
 //!   sighting, once the tree leaves a core free over a window (30 ms), at most 100 ms after the
@@ -191,9 +190,8 @@ pub fn follow(
         let now = Instant::now();
         let due = follower.schedule().pass_due(now);
         let first = follower.schedule().first_pass();
-        if let Some(section) = gates.open_pass(due, first, hurry, || follower.alive_pids()) {
+        if gates.open_pass(due, first, hurry, || follower.alive_pids()) {
             follower.pass_if_due(now, sampler.as_ref())?;
-            drop(section);
         }
         if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {
             keeping = true;

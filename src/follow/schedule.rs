@@ -23,25 +23,14 @@ pub const TRUTH_CPU_BUDGET: f64 = 0.10;
 pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
 
 /// Longest a scheduled pass (periodic or a first sighting) waits for a core the tree leaves free
-/// (before it starts, while polls go on, then at idle priority) before it is raised to normal
-/// priority: a tree that keeps every core busy is still measured, about this late. A worker
+/// (before it starts, holding nothing, while polls go on): a tree that keeps every core busy is
+/// still measured, about this late. A worker
 /// that lives less than this while the tree keeps every core busy may therefore go unmeasured:
 /// the price of not slowing the tree.
 pub const PASS_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 
-/// What a pass or footprint cost the tree, for its budget: its wall time, or, when it ran at
-/// idle priority, its CPU time (the rest was waiting for a free core, which costs the tree
-/// nothing).
-fn budgeted(took: Duration, cpu: Duration) -> Duration {
-    if crate::measure::priority::in_idle_section() {
-        cpu
-    } else {
-        took
-    }
-}
-
 /// When polls and passes are due. Polls are budgeted in the CPU time they used, passes and
-/// footprints in the wall time they took (their CPU time when they ran at idle priority).
+/// footprints in the wall time they took.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     /// `--interval`: the most time between two passes, unless the budget stretches it.
@@ -174,7 +163,7 @@ impl Schedule {
     /// A pass that began at `began` took `took` (its footprint apart): the next one is due an
     /// effective interval after it began.
     pub fn passed(&mut self, began: Instant, took: Duration, cpu: Duration) {
-        self.pass_cost = Some(moving_average(self.pass_cost, budgeted(took, cpu)));
+        self.pass_cost = Some(moving_average(self.pass_cost, took));
         self.last_pass_at = Some(began);
         self.next_pass = began + self.effective_interval();
         self.sighting = false;
@@ -185,7 +174,7 @@ impl Schedule {
     }
 
     pub fn footprint_taken(&mut self, began: Instant, took: Duration, cpu: Duration) {
-        self.footprint_cost = Some(moving_average(self.footprint_cost, budgeted(took, cpu)));
+        self.footprint_cost = Some(moving_average(self.footprint_cost, took));
         self.last_footprint_at = Some(began);
         self.spent.footprints += 1;
         self.spent.footprint_total += took;

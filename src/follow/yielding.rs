@@ -4,14 +4,16 @@
 //! so that a tree that keeps every core busy is still seen as it changes.
 //!
 //! - A scheduled pass (periodic or a first sighting; not the first pass: the start is measured
-//!   as it is) waits at most [`PASS_MAX_IDLE_WAIT`], then runs at idle priority while the tree
-//!   keeps every core busy (a core the tree leaves unused it takes at normal priority, whoever
-//!   else wants it). Passes that something waits for (a marker, the last look) do not wait.
+//!   as it is) waits at most [`PASS_MAX_IDLE_WAIT`]. Passes that something waits for (a marker,
+//!   the last look) do not wait.
 //! - A parent's capture at its children's sighting waits at most [`CAPTURE_MAX_WAIT`] (on a
-//!   quiet tree, one window of the tree's load), and runs at normal priority (it is short, and a
-//!   descheduled reader would hold the parent's mmap lock). A poll's snapshot of who is running
-//!   cannot stand in for the window: the workers of a pool are often seen waiting for their
-//!   first task, and busy a millisecond later.
+//!   quiet tree, one window of the tree's load). A poll's snapshot of who is running cannot
+//!   stand in for the window: the workers of a pool are often seen waiting for their first
+//!   task, and busy a millisecond later.
+//!
+//! Both then run above the tree's priority ([`crate::measure::priority::Walking`]): a walk holds
+//! the walked process's mmap lock, and a walker descheduled inside it would hold up whatever in
+//! the tree maps memory (`mmap`, `fork`) until it runs again.
 //!
 //! Neither waits once memlab is interrupted or the command exited ([`Hurry`]).
 
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::schedule::PASS_MAX_IDLE_WAIT;
 use crate::measure::guard;
-use crate::measure::priority::{IdleSection, page_walk_starts};
+use crate::measure::priority::page_walk_starts;
 use crate::measure::tree_load::{CpuSource, TreeLoad};
 
 /// The polls' interval while work waits on a tree found keeping every core busy.
@@ -121,40 +123,33 @@ impl Gates {
         starts
     }
 
-    /// Whether a pass that is `due` starts now, and if so the section it runs in (dropped when
-    /// the pass is over). The first pass does not wait: the start is measured as it is.
+    /// Whether a pass that is `due` starts now. The first pass does not wait: the start is
+    /// measured as it is.
     pub fn open_pass(
         &mut self,
         due: bool,
         first: bool,
         hurry: Hurry,
         tree: impl FnOnce() -> Vec<i32>,
-    ) -> Option<IdleSection> {
+    ) -> bool {
         if !due {
             // A marker's pass came between, or the tree is gone: nothing waits any more.
             self.pass = None;
             self.drop_unused_load();
-            return None;
+            return false;
         }
-        let (waited, mut load) = if first {
-            (Duration::ZERO, TreeLoad::new(CpuSource::of_tree(tree())))
-        } else {
-            let busy = self.busy(tree);
-            let pass = self.pass.get_or_insert_with(Wait::new);
-            if !pass.starts(busy, PASS_MAX_IDLE_WAIT, hurry) {
-                return None;
-            }
-            let waited = pass.since.elapsed();
-            self.pass = None;
-            // The pass's watchdog goes on reading it; the pass takes the waiting captures first,
-            // so nothing else needs it.
-            (waited, self.load.take()?)
-        };
-        Some(IdleSection::enter(
-            PASS_MAX_IDLE_WAIT.saturating_sub(waited),
-            move || hurry.now(),
-            move || load.busy(),
-        ))
+        if first {
+            return true;
+        }
+        let busy = self.busy(tree);
+        let pass = self.pass.get_or_insert_with(Wait::new);
+        if !pass.starts(busy, PASS_MAX_IDLE_WAIT, hurry) {
+            return false;
+        }
+        // The pass takes the waiting captures first, so nothing else needs the load.
+        self.pass = None;
+        self.load = None;
+        true
     }
 
     /// How long the loop sleeps before its next turn: as the schedule says (`scheduled`), unless

@@ -5,12 +5,18 @@
 //! core free.
 //!
 //! A starved thread measures late, or never, and holds up whatever waits for it. Hence:
+//! - **no page walk at idle priority.** A walk of a process's page tables (`smaps_rollup`, its
+//!   pagemap, reading its memory) holds that process's mmap lock, and the kernel may deschedule
+//!   the walker inside it. An idle walker descheduled there holds the lock for as long as the
+//!   program keeps the cores: a program thread that maps memory (`mmap`, `fork`, a thread's
+//!   stack) waits with it. pool_global's parent once waited 371 ms in `mmap` behind the sampler's
+//!   `smaps_rollup` that way. So a walk waits *before* it starts, holding nothing, for a core the
+//!   program leaves free ([`page_walk_starts`]), and then runs above the program's priority
+//!   ([`Walking`]): it is seldom descheduled, and soon back. [`IdleWorker::walking`] raises an
+//!   idle thread for its walk;
 //! - work that something waits for (a signal to forward, the end of a run, a program blocked at
-//!   a checkpoint) stays at normal priority, or is raised back to it: [`IdleSection`] raises its
-//!   thread after a bounded wait, or at once when [`IdleSection::enter`]'s `hurry` says so;
-//! - the program is what memlab yields to, not everyone: a section's `busy` (the tree's recent
-//!   CPU use, [`super::tree_load`]) raises the thread while the program leaves a core unused,
-//!   whoever else wants that core, and lowers it again once the program keeps every core busy;
+//!   a checkpoint) stays at normal priority, and an idle thread whose work is late is raised
+//!   back to it ([`IdleWorker`]);
 //! - a thread goes idle only when it can be raised back: leaving `SCHED_IDLE` needs
 //!   `CAP_SYS_NICE` (or an `RLIMIT_NICE` that allows nice 0), so without it memlab measures at
 //!   normal priority, as before.
@@ -20,20 +26,12 @@
 //! process in another session or cpu cgroup (`--pid` of a daemon) competes with memlab's group
 //! as a whole, whatever the policy of memlab's threads.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often a section's watchdog asks whether to hurry (a signal arrived).
-const HURRY_CHECK: Duration = Duration::from_millis(10);
-
-thread_local! {
-    /// Whether the calling thread is inside an [`IdleSection`].
-    static IN_IDLE_SECTION: Cell<bool> = const { Cell::new(false) };
-}
 
 /// A thread's scheduling policy and its static priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,137 +108,66 @@ pub fn raise_to_normal(thread_id: i32) -> bool {
     set_policy(thread_id, NORMAL)
 }
 
-/// Whether the calling thread is inside an [`IdleSection`] (its wall time then says little of
-/// what its work cost the program: most of it may be waiting for a free core).
-pub fn in_idle_section() -> bool {
-    IN_IDLE_SECTION.with(Cell::get)
+/// The nice value a walk of the program's page tables runs at: above the program's (0), so that
+/// the walk, once started, is rarely descheduled and soon back (a normal thread among four busy
+/// workers on two cores held pool_global's parent in `mmap` for 9 ms, descheduled inside a
+/// 1 ms `smaps_rollup`). It takes the same CPU time as at nice 0, in a shorter span.
+const WALK_NICE: libc::c_int = -10;
+
+/// The calling thread at [`WALK_NICE`] until dropped, for a walk of the program's page tables
+/// (a pass, a capture, a census, a timeline rollup); a no-op without the privilege to lower its
+/// nice value (`CAP_SYS_NICE`, or an `RLIMIT_NICE` that allows it), or inside another walk.
+pub struct Walking {
+    thread_id: i32,
+    previous_nice: Option<libc::c_int>,
+}
+
+impl Walking {
+    pub fn enter() -> Walking {
+        let thread_id = current_thread_id();
+        let previous_nice = thread_nice(thread_id)
+            .filter(|nice| *nice > WALK_NICE)
+            .filter(|_| set_thread_nice(thread_id, WALK_NICE));
+        Walking {
+            thread_id,
+            previous_nice,
+        }
+    }
+}
+
+impl Drop for Walking {
+    fn drop(&mut self) {
+        if let Some(nice) = self.previous_nice {
+            // Raising a nice value back needs no privilege.
+            set_thread_nice(self.thread_id, nice);
+        }
+    }
+}
+
+/// Thread `thread_id`'s nice value (on Linux, `PRIO_PROCESS` with a thread id names the thread).
+fn thread_nice(thread_id: i32) -> Option<libc::c_int> {
+    // getpriority may return -1 as a value: errno tells an error apart.
+    // SAFETY: errno is thread-local; getpriority only reads the thread's attributes.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let nice = libc::getpriority(libc::PRIO_PROCESS, thread_id as libc::id_t);
+        (*libc::__errno_location() == 0).then_some(nice)
+    }
+}
+
+fn set_thread_nice(thread_id: i32, nice: libc::c_int) -> bool {
+    // SAFETY: setpriority changes only the named thread's nice value; a gone thread fails.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, thread_id as libc::id_t, nice) == 0 }
 }
 
 /// Whether work that walks the program's page tables (a pass: `smaps_rollup`, pagemaps; a
 /// timeline rollup) starts now, `waited` after it came due: once the program leaves a core free
 /// (`busy` is Some(false): see [`super::tree_load::TreeLoad::busy_lately`]), or once it has
-/// waited `max_wait`. The walk holds each process's mmap lock, and a thread at idle priority can
-/// be descheduled in the middle of it: started while the program needs every core, it would hold
-/// that lock for as long as it waits, and a program thread that maps or unmaps memory (an
-/// allocator, `fork`) would wait with it. Waiting before the walk (the caller goes on with its
-/// other work and asks again), it holds nothing.
+/// waited `max_wait`. The walk holds each process's mmap lock, so it yields by waiting before it
+/// starts (the caller goes on with its other work and asks again), holding nothing, and then
+/// runs at normal priority (see the module's comment).
 pub fn page_walk_starts(busy: Option<bool>, waited: Duration, max_wait: Duration) -> bool {
     waited >= max_wait || busy == Some(false)
-}
-
-/// The calling thread at `SCHED_IDLE` until dropped, raised back by a watchdog after
-/// `max_wait` or as soon as `hurry()` holds; in between, at normal priority while `busy()` says
-/// the program it yields to leaves a core unused (the core is someone else's: taking it costs
-/// the program nothing), and idle again once the program keeps every core busy.
-pub struct IdleSection {
-    thread_id: i32,
-    previous: Option<Policy>,
-    /// Dropping the sender ends the watchdog.
-    watchdog: Option<(Sender<()>, JoinHandle<bool>)>,
-}
-
-impl IdleSection {
-    /// Enters the section; a no-op section when idle priority is not available.
-    pub fn enter(
-        max_wait: Duration,
-        hurry: impl Fn() -> bool + Send + 'static,
-        mut busy: impl FnMut() -> Option<bool> + Send + 'static,
-    ) -> IdleSection {
-        let thread_id = current_thread_id();
-        let previous = current_policy().filter(|_| idle_supported());
-        let Some(previous) = previous.filter(|p| *p != IDLE) else {
-            return IdleSection {
-                thread_id,
-                previous: None,
-                watchdog: None,
-            };
-        };
-        // Spawned before going idle: a thread inherits its creator's policy.
-        let (stop, stopped) = channel::<()>();
-        let deadline = Instant::now() + max_wait;
-        let watchdog = std::thread::Builder::new()
-            .name("memlab-idle-watchdog".into())
-            .spawn(move || {
-                // The section's thread goes idle first: raising it before would be undone.
-                if stopped.recv().is_err() {
-                    return false;
-                }
-                let mut idle = true;
-                loop {
-                    let now = Instant::now();
-                    if now >= deadline || hurry() {
-                        return set_policy(thread_id, previous);
-                    }
-                    // None (not known yet): as it is.
-                    match busy() {
-                        Some(false) if idle => idle = !set_policy(thread_id, previous),
-                        Some(true) if !idle => idle = set_policy(thread_id, IDLE),
-                        _ => {}
-                    }
-                    match stopped.recv_timeout(HURRY_CHECK.min(deadline - now)) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return false,
-                    }
-                }
-            });
-        let Ok(watchdog) = watchdog else {
-            // No watchdog, no idle: nothing would raise the thread again.
-            return IdleSection {
-                thread_id,
-                previous: None,
-                watchdog: None,
-            };
-        };
-        let idle = set_policy(0, IDLE);
-        IN_IDLE_SECTION.with(|flag| flag.set(idle));
-        let mut section = IdleSection {
-            thread_id,
-            previous: idle.then_some(previous),
-            watchdog: Some((stop, watchdog)),
-        };
-        match &section.watchdog {
-            // The watchdog starts watching.
-            Some((stop, _)) if idle && stop.send(()).is_ok() => {}
-            // Without idle (or without a watchdog to raise it), the section ends here.
-            _ => {
-                section.finish();
-            }
-        }
-        section
-    }
-
-    /// Whether the thread is (or was, before the watchdog raised it) at idle priority.
-    pub fn yielding(&self) -> bool {
-        self.previous.is_some()
-    }
-
-    /// Leaves the section; true when the watchdog had to raise the thread (it waited
-    /// `max_wait` for a free core, or was told to hurry).
-    pub fn leave(mut self) -> bool {
-        self.finish()
-    }
-
-    fn finish(&mut self) -> bool {
-        // The watchdog first: it may lower the thread again until it has stopped.
-        let raised = match self.watchdog.take() {
-            Some((stop, watchdog)) => {
-                drop(stop);
-                watchdog.join().unwrap_or(false)
-            }
-            None => false,
-        };
-        if let Some(previous) = self.previous.take() {
-            set_policy(self.thread_id, previous);
-            IN_IDLE_SECTION.with(|flag| flag.set(false));
-        }
-        raised
-    }
-}
-
-impl Drop for IdleSection {
-    fn drop(&mut self) {
-        self.finish();
-    }
 }
 
 /// A thread at idle priority for good, whose work is each due at a time and may wait a while
@@ -249,6 +176,8 @@ impl Drop for IdleSection {
 /// on a saturated machine thus samples a bounded time late instead of never.
 pub struct IdleWorker {
     shared: Arc<WorkerShared>,
+    /// The thread's policy before it went idle, which its walks run at.
+    previous: Policy,
     /// Dropping the sender ends the watchdog.
     watchdog: Option<(Sender<()>, JoinHandle<()>)>,
 }
@@ -303,6 +232,7 @@ impl IdleWorker {
         }
         Some(IdleWorker {
             shared,
+            previous,
             watchdog: Some((stop, watchdog)),
         })
     }
@@ -316,6 +246,21 @@ impl IdleWorker {
         self.shared
             .raise_ns
             .store(raise_ns.max(1), Ordering::SeqCst);
+    }
+
+    /// Runs `walk` (a walk of the program's page tables) at the thread's normal priority, then
+    /// puts the thread back at idle priority: descheduled inside the walk, an idle thread would
+    /// hold the walked process's mmap lock until the program leaves a core free.
+    pub fn walking<T>(&self, walk: impl FnOnce() -> T) -> T {
+        set_policy(0, self.previous);
+        let walking = Walking::enter();
+        let walked = walk();
+        drop(walking);
+        if set_policy(0, IDLE) {
+            // Idle again: a piece of work late from now on is raised anew.
+            self.shared.raised.store(false, Ordering::SeqCst);
+        }
+        walked
     }
 
     /// A piece of work is done: the thread goes back to idle priority if it was raised. Returns

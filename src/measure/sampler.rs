@@ -7,7 +7,8 @@
 //! it samples when the tree leaves a core free, and at normal priority once a sample is
 //! [`MAX_IDLE_WAIT`] late; a rollup first waits for the tree to leave a core free, as a pass of
 //! `memlab run` does (and while the thread itself is kept off every core, it waits too: see
-//! [`STARVED_AFTER`]). Each sample carries the time it was really taken, not when it was due.
+//! [`STARVED_AFTER`]), then walks at normal priority, since it holds each process's mmap lock.
+//! Each sample carries the time it was really taken, not when it was due.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -314,17 +315,24 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
                 .clone();
             tree = members(root, &announced);
             let mut processes = Vec::with_capacity(tree.len());
-            for (pid, role) in &tree {
-                match read_memory_triple(*pid) {
-                    Ok(memory) => processes.push(ProcessSample {
-                        pid: *pid,
-                        role: Some(*role),
-                        rss_bytes: memory.rss_bytes,
-                        pss_bytes: Some(memory.pss_bytes),
-                        uss_bytes: Some(memory.uss_bytes),
-                    }),
-                    Err(_) => cost.missing_process_samples += 1,
+            let mut walk = || {
+                for (pid, role) in &tree {
+                    match read_memory_triple(*pid) {
+                        Ok(memory) => processes.push(ProcessSample {
+                            pid: *pid,
+                            role: Some(*role),
+                            rss_bytes: memory.rss_bytes,
+                            pss_bytes: Some(memory.pss_bytes),
+                            uss_bytes: Some(memory.uss_bytes),
+                        }),
+                        Err(_) => cost.missing_process_samples += 1,
+                    }
                 }
+            };
+            // At normal priority: see `IdleWorker::walking`.
+            match &idle {
+                Some(idle) => idle.walking(walk),
+                None => walk(),
             }
             let took = began.elapsed();
             rollup_total += took;

@@ -30,77 +30,6 @@ fn wait_for_policy(policy: libc::c_int) {
 }
 
 #[test]
-fn an_idle_section_puts_its_thread_at_sched_idle_and_back() {
-    std::thread::spawn(|| {
-        assert_eq!(policy_now(), libc::SCHED_OTHER);
-        let section = IdleSection::enter(Duration::from_secs(600), || false, || None);
-        if idle_supported() {
-            assert!(section.yielding());
-            assert!(in_idle_section());
-            assert_eq!(policy_now(), libc::SCHED_IDLE);
-        } else {
-            // Without the privilege to come back, memlab stays at normal priority.
-            assert!(!section.yielding());
-            assert_eq!(policy_now(), libc::SCHED_OTHER);
-        }
-        assert!(!section.leave(), "nothing asked the watchdog to raise it");
-        assert!(!in_idle_section());
-        assert_eq!(policy_now(), libc::SCHED_OTHER);
-    })
-    .join()
-    .unwrap();
-}
-
-#[test]
-fn the_watchdog_raises_a_section_told_to_hurry_and_one_that_waited_too_long() {
-    if cannot_leave_idle() {
-        return;
-    }
-    for (max_wait, hurry) in [(Duration::from_secs(600), true), (Duration::ZERO, false)] {
-        std::thread::spawn(move || {
-            let section = IdleSection::enter(max_wait, move || hurry, || None);
-            assert!(section.yielding());
-            // The watchdog raises the thread from outside; wait for it to have done so.
-            wait_for_policy(libc::SCHED_OTHER);
-            assert!(section.leave(), "the watchdog raised the thread");
-            assert_eq!(policy_now(), libc::SCHED_OTHER);
-        })
-        .join()
-        .unwrap();
-    }
-}
-
-#[test]
-fn a_section_runs_at_normal_priority_while_the_program_leaves_a_core_unused() {
-    if cannot_leave_idle() {
-        return;
-    }
-    std::thread::spawn(|| {
-        let busy = Arc::new(AtomicBool::new(false));
-        let told = Arc::clone(&busy);
-        let section = IdleSection::enter(
-            Duration::from_secs(600),
-            || false,
-            move || Some(told.load(Ordering::SeqCst)),
-        );
-        assert!(section.yielding());
-        // A core is left unused: the watchdog raises the thread, and lowers it again once the
-        // program keeps every core busy.
-        wait_for_policy(libc::SCHED_OTHER);
-        busy.store(true, Ordering::SeqCst);
-        wait_for_policy(libc::SCHED_IDLE);
-        busy.store(false, Ordering::SeqCst);
-        wait_for_policy(libc::SCHED_OTHER);
-        assert!(in_idle_section());
-        assert!(!section.leave(), "raised by the load, not for good");
-        assert_eq!(policy_now(), libc::SCHED_OTHER);
-        assert!(!in_idle_section());
-    })
-    .join()
-    .unwrap();
-}
-
-#[test]
 fn a_thread_made_idle_for_good_is_raised_by_another() {
     if cannot_leave_idle() {
         return;
@@ -143,6 +72,51 @@ fn an_idle_worker_late_for_its_work_is_raised_until_the_work_is_done() {
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(policy_now(), libc::SCHED_IDLE);
         assert!(!worker.done());
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn an_idle_worker_walks_at_normal_priority_and_is_idle_again_after() {
+    if cannot_leave_idle() {
+        return;
+    }
+    std::thread::spawn(|| {
+        let worker = IdleWorker::start(Duration::from_millis(10)).unwrap();
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        let (during, nice) = worker.walking(|| (policy_now(), thread_nice(current_thread_id())));
+        assert_eq!(during, libc::SCHED_OTHER, "a page walk never runs at idle priority");
+        assert_eq!(nice, Some(WALK_NICE), "and it runs above the program's priority");
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        // A late piece of work raised while walking is raised anew once late again.
+        worker.due(Instant::now(), Duration::ZERO);
+        wait_for_policy(libc::SCHED_OTHER);
+        worker.walking(|| ());
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+        wait_for_policy(libc::SCHED_OTHER);
+        assert!(worker.done());
+        assert_eq!(policy_now(), libc::SCHED_IDLE);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_walk_runs_above_normal_priority_and_nested_walks_leave_it_there() {
+    std::thread::spawn(|| {
+        let me = current_thread_id();
+        let before = thread_nice(me).unwrap();
+        let walking = Walking::enter();
+        if walking.previous_nice.is_none() {
+            eprintln!("skipped: this process may not lower its nice value (needs CAP_SYS_NICE)");
+            return;
+        }
+        assert_eq!(thread_nice(me), Some(WALK_NICE));
+        drop(Walking::enter());
+        assert_eq!(thread_nice(me), Some(WALK_NICE), "an inner walk does not end the outer one");
+        drop(walking);
+        assert_eq!(thread_nice(me), Some(before));
     })
     .join()
     .unwrap();
