@@ -32,7 +32,6 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-
 /// A thread's scheduling policy and its static priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Policy {

@@ -86,8 +86,16 @@ fn an_idle_worker_walks_at_normal_priority_and_is_idle_again_after() {
         let worker = IdleWorker::start(Duration::from_millis(10)).unwrap();
         assert_eq!(policy_now(), libc::SCHED_IDLE);
         let (during, nice) = worker.walking(|| (policy_now(), thread_nice(current_thread_id())));
-        assert_eq!(during, libc::SCHED_OTHER, "a page walk never runs at idle priority");
-        assert_eq!(nice, Some(WALK_NICE), "and it runs above the program's priority");
+        assert_eq!(
+            during,
+            libc::SCHED_OTHER,
+            "a page walk never runs at idle priority"
+        );
+        assert_eq!(
+            nice,
+            Some(WALK_NICE),
+            "and it runs above the program's priority"
+        );
         assert_eq!(policy_now(), libc::SCHED_IDLE);
         // A late piece of work raised while walking is raised anew once late again.
         worker.due(Instant::now(), Duration::ZERO);
@@ -114,7 +122,11 @@ fn a_walk_runs_above_normal_priority_and_nested_walks_leave_it_there() {
         }
         assert_eq!(thread_nice(me), Some(WALK_NICE));
         drop(Walking::enter());
-        assert_eq!(thread_nice(me), Some(WALK_NICE), "an inner walk does not end the outer one");
+        assert_eq!(
+            thread_nice(me),
+            Some(WALK_NICE),
+            "an inner walk does not end the outer one"
+        );
         drop(walking);
         assert_eq!(thread_nice(me), Some(before));
     })
