@@ -289,7 +289,7 @@ impl Follower {
         sampler: Option<&Sampler>,
         reason: PassReason,
     ) -> anyhow::Result<Option<u64>> {
-        let _walking = Walking::enter();
+        let walking = Walking::enter();
         // The comparison needs the children's captures: those still waiting are taken first.
         self.capture_pending();
         let members = self.tree.members();
@@ -313,6 +313,8 @@ impl Follower {
         let footprint = (self.schedule.footprint_due(sighting, began)
             || (new_pss_maximum && self.schedule.footprints()))
         .then(|| add_footprint(&mut snapshot));
+        // The census reads only a quiet child's pages, within its own budget: at nice 0.
+        drop(walking);
         let id = self.passes.next_id();
         self.census.take_due(
             id,
