@@ -26,8 +26,11 @@ use memlab::result::median;
 
 const PYTHON: &str = ".venv/bin/python";
 const SCRIPT: &str = "experiments/examples/pool_global.py";
-/// A wait counts as a lock wait when one of its stack's first frames is `rwsem_down…`.
-const STACK_DEPTH: usize = 6;
+/// A wait counts as a lock wait when one of its stack's first frames is `rwsem_down…`; a
+/// wake-up's frames name the read that released the lock (after `up_read`).
+const STACK_DEPTH: usize = 8;
+/// How a lock wait is told from others: one of the first frames of the waiter's stack.
+const LOCK_FRAMES: usize = 6;
 /// Waits longer than this are counted apart: they stall the program visibly.
 const LONG_WAIT_MS: f64 = 5.0;
 
@@ -134,12 +137,14 @@ fn tree_tasks(events: &[Event]) -> Option<HashSet<i32>> {
 }
 
 /// One wait of a task of the tree for a memory-map lock.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct LockWait {
     tid: i32,
     ms: f64,
-    /// The name of the task that last woke the waiter: the one that released the lock.
+    /// The name of the task that last woke the waiter: the one that released the lock, and the
+    /// kernel function it released it in (`show_smaps_rollup`, `pagemap_read`…).
     released_by: Option<String>,
+    released_in: Option<String>,
 }
 
 impl LockWait {
@@ -155,14 +160,14 @@ impl LockWait {
 fn lock_waits(events: &[Event]) -> Option<Vec<LockWait>> {
     let tree = tree_tasks(events)?;
     let mut waiting_since: HashMap<i32, f64> = HashMap::new();
-    let mut woken_by: HashMap<i32, &str> = HashMap::new();
+    let mut woken_by: HashMap<i32, (&str, Option<&str>)> = HashMap::new();
     let mut waits = Vec::new();
     for event in events {
         if event.name == "sched:sched_wakeup" {
             if let Some(woken) = number_after(&event.trace, " pid=")
                 && waiting_since.contains_key(&woken)
             {
-                woken_by.insert(woken, &event.comm);
+                woken_by.insert(woken, (&event.comm, released_in(&event.stack)));
             }
             continue;
         }
@@ -170,20 +175,52 @@ fn lock_waits(events: &[Event]) -> Option<Vec<LockWait>> {
         let Some((prev, state, next)) = switch.flatten() else {
             continue;
         };
-        let on_rwsem = event.stack.iter().any(|s| s.starts_with("rwsem_down"));
+        let frames = event.stack.iter().take(LOCK_FRAMES);
+        let on_rwsem = frames.clone().any(|s| s.starts_with("rwsem_down"));
         if tree.contains(&prev) && state.starts_with('D') && on_rwsem {
             waiting_since.insert(prev, event.time);
             woken_by.remove(&prev);
         }
         if let Some(since) = waiting_since.remove(&next) {
+            let (by, within) = woken_by.remove(&next).unzip();
             waits.push(LockWait {
                 tid: next,
                 ms: (event.time - since) * 1e3,
-                released_by: woken_by.remove(&next).map(str::to_string),
+                released_by: by.map(str::to_string),
+                released_in: within.flatten().map(str::to_string),
             });
         }
     }
     Some(waits)
+}
+
+/// The function a wake-up's task released the lock in: the frame after `up_read`/`up_write`.
+fn released_in(stack: &[String]) -> Option<&str> {
+    let at = stack
+        .iter()
+        .position(|s| s == "up_read" || s == "up_write")?;
+    stack.get(at + 1).map(String::as_str)
+}
+
+/// The waits longer than [`LONG_WAIT_MS`], by who released them and where: `memlab-sampler in
+/// show_smaps_rollup: 2 (7.1, 23.0 ms)`.
+fn long_waits(runs: &[Vec<LockWait>]) -> Vec<String> {
+    let mut by_releaser: Vec<(String, Vec<f64>)> = Vec::new();
+    for wait in runs.iter().flatten().filter(|w| w.ms > LONG_WAIT_MS) {
+        let by = wait.released_by.as_deref().unwrap_or("?");
+        let key = format!("{by} in {}", wait.released_in.as_deref().unwrap_or("?"));
+        match by_releaser.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, waits)) => waits.push(wait.ms),
+            None => by_releaser.push((key, vec![wait.ms])),
+        }
+    }
+    by_releaser
+        .into_iter()
+        .map(|(key, ms)| {
+            let each: Vec<String> = ms.iter().map(|ms| format!("{ms:.1}")).collect();
+            format!("{key}: {} ({} ms)", ms.len(), each.join(", "))
+        })
+        .collect()
 }
 
 /// A slot's row of the table, from its runs' waits.
@@ -311,9 +348,19 @@ fn main() {
     }
     println!(
         "\nA wait: a task of the tree switched out in D state with rwsem_down… in its stack's \
-         first {STACK_DEPTH} frames, until it is switched back in. The share is the wait, over all \
+         first {LOCK_FRAMES} frames, until it is switched back in. The share is the wait, over all \
          the runs, whose last wake-up came from a task named memlab…, over the total wait."
     );
+    for (slot, runs) in measured.iter().enumerate() {
+        let label = slot.checked_sub(1).map_or("alone", |i| memlabs[i].as_str());
+        let long = long_waits(runs);
+        if !long.is_empty() {
+            println!(
+                "\nWaits longer than {LONG_WAIT_MS} ms, {label}: {}",
+                long.join("; ")
+            );
+        }
+    }
     if !skipped.is_empty() {
         println!("\nSkipped runs:");
         for reason in skipped {
@@ -345,6 +392,7 @@ memlab-sampler 9000/9002 [000] 100.103000: sched:sched_wakeup: comm=Thread Pool 
 \tffffffff813aa3e5 ttwu_do_activate
 \tffffffff813aa887 try_to_wake_up
 \tffffffff821fd9f0 up_read
+\tffffffff815f0a10 show_smaps_rollup
 swapper 0/0 [001] 100.104500: sched:sched_switch: prev_comm=swapper/1 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=Thread Pool next_pid=15540 next_prio=120
 swapper 0/0 [000] 100.121000: sched:sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=python next_pid=15531 next_prio=120
 ";
@@ -396,6 +444,24 @@ swapper 0/0 [000] 100.121000: sched:sched_switch: prev_comm=swapper/0 prev_pid=0
         assert_eq!(waits[0].tid, 15540);
         assert!((waits[0].ms - 4.5).abs() < 1e-6, "{}", waits[0].ms);
         assert_eq!(waits[0].released_by.as_deref(), Some("memlab-sampler"));
+        assert_eq!(waits[0].released_in.as_deref(), Some("show_smaps_rollup"));
+        assert_eq!(long_waits(&[waits.clone()]), Vec::<String>::new());
+        let long = |ms, by: &str| LockWait {
+            ms,
+            released_by: Some(by.into()),
+            ..waits[0].clone()
+        };
+        let runs = [
+            vec![long(7.25, "memlab-sampler")],
+            vec![long(12.0, "memlab-sampler"), long(6.0, "python")],
+        ];
+        assert_eq!(
+            long_waits(&runs),
+            [
+                "memlab-sampler in show_smaps_rollup: 2 (7.2, 12.0 ms)",
+                "python in show_smaps_rollup: 1 (6.0 ms)"
+            ]
+        );
         let row = table_row("x", &[waits, Vec::new()]);
         assert_eq!(row, "| x | 2 | 2.25 | 2.25 | 4.5 | 2.25 | 4.5 | 0 | 100% |");
         let quiet = "| alone | 1 | 0.00 | 0.00 | 0.0 | 0.00 | 0.0 | 0 | – |";
