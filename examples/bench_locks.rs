@@ -6,11 +6,12 @@
 //! `dup_mmap`) sleeps in D state in `rwsem_down_write_slowpath` until memlab lets go.
 //!
 //! Each run is `perf record -g -a -e sched:sched_switch -e sched:sched_process_fork -e
-//! sched:sched_wakeup -- [memlab run --] .venv/bin/python experiments/examples/pool_global.py
+//! sched:sched_waking -- [memlab run --] .venv/bin/python experiments/examples/pool_global.py
 //! --hold 0.3`, read back with `perf script`. The tree is the first python that forks, its forks
 //! and its threads. A wait starts when one of them is switched out in D state with `rwsem_down…`
-//! in the first frames of its kernel stack, and ends when it is switched back in; whoever woke it
-//! last in between released the lock (memlab's threads are the tasks whose name starts with
+//! in the first frames of its kernel stack, and ends when it is woken: `sched_waking` is recorded
+//! in the waker's context, the task that released the lock, and its stack names the read it
+//! released it in (memlab's threads are the tasks whose name starts with
 //! `memlab`). Several memlab binaries run interleaved with the script alone, the order rotated
 //! each round, so that builds can be compared.
 //!
@@ -157,17 +158,24 @@ impl LockWait {
 }
 
 /// The tree's waits for a memory-map lock, in the order they ended; None without a python fork.
+/// A wait ends when its task is woken (`sched_waking`, recorded in the waker's context, which
+/// released the lock), not when it runs again: the time it then waits for a core is the
+/// scheduler's, not the lock's.
 fn lock_waits(events: &[Event]) -> Option<Vec<LockWait>> {
     let tree = tree_tasks(events)?;
     let mut waiting_since: HashMap<i32, f64> = HashMap::new();
-    let mut woken_by: HashMap<i32, (&str, Option<&str>)> = HashMap::new();
     let mut waits = Vec::new();
     for event in events {
-        if event.name == "sched:sched_wakeup" {
+        if event.name == "sched:sched_waking" {
             if let Some(woken) = number_after(&event.trace, " pid=")
-                && waiting_since.contains_key(&woken)
+                && let Some(since) = waiting_since.remove(&woken)
             {
-                woken_by.insert(woken, (&event.comm, released_in(&event.stack)));
+                waits.push(LockWait {
+                    tid: woken,
+                    ms: (event.time - since) * 1e3,
+                    released_by: Some(event.comm.clone()),
+                    released_in: released_in(&event.stack).map(str::to_string),
+                });
             }
             continue;
         }
@@ -179,15 +187,14 @@ fn lock_waits(events: &[Event]) -> Option<Vec<LockWait>> {
         let on_rwsem = frames.clone().any(|s| s.starts_with("rwsem_down"));
         if tree.contains(&prev) && state.starts_with('D') && on_rwsem {
             waiting_since.insert(prev, event.time);
-            woken_by.remove(&prev);
         }
+        // Running again with no wake-up on record: the wait ends here, its releaser unknown.
         if let Some(since) = waiting_since.remove(&next) {
-            let (by, within) = woken_by.remove(&next).unzip();
             waits.push(LockWait {
                 tid: next,
                 ms: (event.time - since) * 1e3,
-                released_by: by.map(str::to_string),
-                released_in: within.flatten().map(str::to_string),
+                released_by: None,
+                released_in: None,
             });
         }
     }
@@ -273,7 +280,7 @@ fn record_and_measure(memlab: Option<&str>, scratch: &Path) -> Result<Vec<LockWa
     command
         .args(["record", "-q", "-g", "-a", "-o"])
         .arg(&record);
-    for event in ["switch", "process_fork", "wakeup"] {
+    for event in ["switch", "process_fork", "waking"] {
         command.arg("-e").arg(format!("sched:sched_{event}"));
     }
     command.arg("--");
@@ -387,8 +394,8 @@ python 15531/15531 [000] 100.101000: sched:sched_switch: prev_comm=python prev_p
 \tffffffff821fb643 schedule
 \tffffffff821fb70f io_schedule
 \tffffffff8158e1c6 filemap_read
-kworker/1:0-eve 77/77 [001] 100.102000: sched:sched_wakeup: comm=Thread Pool pid=15540 prio=120 target_cpu=001
-memlab-sampler 9000/9002 [000] 100.103000: sched:sched_wakeup: comm=Thread Pool pid=15540 prio=120 target_cpu=001
+kworker/1:0-eve 77/77 [001] 100.102000: sched:sched_waking: comm=python pid=15531 prio=120 target_cpu=000
+memlab-sampler 9000/9002 [000] 100.103000: sched:sched_waking: comm=Thread Pool pid=15540 prio=120 target_cpu=001
 \tffffffff813aa3e5 ttwu_do_activate
 \tffffffff813aa887 try_to_wake_up
 \tffffffff821fd9f0 up_read
@@ -442,7 +449,8 @@ swapper 0/0 [000] 100.121000: sched:sched_switch: prev_comm=swapper/0 prev_pid=0
         let waits = lock_waits(&events).unwrap();
         assert_eq!(waits.len(), 1);
         assert_eq!(waits[0].tid, 15540);
-        assert!((waits[0].ms - 4.5).abs() < 1e-6, "{}", waits[0].ms);
+        // Woken at 100.103 by the sampler's release, run at 100.1045: 3 ms of lock wait.
+        assert!((waits[0].ms - 3.0).abs() < 1e-6, "{}", waits[0].ms);
         assert_eq!(waits[0].released_by.as_deref(), Some("memlab-sampler"));
         assert_eq!(waits[0].released_in.as_deref(), Some("show_smaps_rollup"));
         assert_eq!(long_waits(&[waits.clone()]), Vec::<String>::new());
@@ -463,7 +471,7 @@ swapper 0/0 [000] 100.121000: sched:sched_switch: prev_comm=swapper/0 prev_pid=0
             ]
         );
         let row = table_row("x", &[waits, Vec::new()]);
-        assert_eq!(row, "| x | 2 | 2.25 | 2.25 | 4.5 | 2.25 | 4.5 | 0 | 100% |");
+        assert_eq!(row, "| x | 2 | 1.50 | 1.50 | 3.0 | 1.50 | 3.0 | 0 | 100% |");
         let quiet = "| alone | 1 | 0.00 | 0.00 | 0.0 | 0.00 | 0.0 | 0 | – |";
         assert_eq!(table_row("alone", &[Vec::new()]), quiet);
         let no_python = RECORD.replace("comm=python pid=15526", "comm=bash pid=15526");
