@@ -17,7 +17,6 @@ use crate::follow::tree::{Change, Tree};
 use crate::kernel::pagemap::{self, TruthMethod};
 use crate::kernel::tree::direct_children;
 use crate::measure::cputime::thread_cpu;
-use crate::measure::priority::Walking;
 use crate::measure::sampler::{Sampler, rollup_sample};
 use crate::measure::sightings::Sightings;
 use crate::measure::snapshot::{Snapshot, TreeMeasurement};
@@ -249,7 +248,6 @@ impl Follower {
         if !self.captures_pending() {
             return;
         }
-        let _walking = Walking::enter();
         let cpu = thread_cpu();
         for captured in self.sightings.capture_pending() {
             let at_s = captured.at.duration_since(self.started).as_secs_f64();
@@ -289,7 +287,6 @@ impl Follower {
         sampler: Option<&Sampler>,
         reason: PassReason,
     ) -> anyhow::Result<Option<u64>> {
-        let walking = Walking::enter();
         // The comparison needs the children's captures: those still waiting are taken first.
         self.capture_pending();
         let members = self.tree.members();
@@ -313,8 +310,6 @@ impl Follower {
         let footprint = (self.schedule.footprint_due(sighting, began)
             || (new_pss_maximum && self.schedule.footprints()))
         .then(|| add_footprint(&mut snapshot));
-        // The census reads only a quiet child's pages, within its own budget: at nice 0.
-        drop(walking);
         let id = self.passes.next_id();
         self.census.take_due(
             id,

@@ -28,10 +28,10 @@
 //! - The timeline sampler (statm every 10 ms, smaps_rollup within 5% of a core) runs beside.
 //! - **Priority**: scheduled passes (periodic and first sightings) start once the tree leaves a
 //!   core free, or once they waited [`PASS_MAX_IDLE_WAIT`] (polls go on until then), and then
-//!   run above the tree's priority: a pass walks page tables under each process's mmap lock,
-//!   and a walker descheduled inside it would hold up the tree's `mmap` and `fork`
+//!   run at normal priority: a pass walks page tables under each process's mmap lock, and a
+//!   walker descheduled at idle priority inside it would hold up the tree's `mmap` and `fork`
 //!   ([`crate::measure::priority`], [`crate::measure::tree_load`]). The sampler waits at
-//!   `SCHED_IDLE`, and walks (its rollups) above the tree's priority too. Polls, marker
+//!   `SCHED_IDLE`, and walks (its rollups) at normal priority too. Polls, marker
 //!   passes and the last pass stay at normal priority (signals, the command's exit and a program
 //!   blocked at a checkpoint wait for them), and so does a parent's capture at its children's
 //!   sighting, once the tree leaves a core free over a window (30 ms), at most 100 ms after the

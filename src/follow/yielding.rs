@@ -11,9 +11,9 @@
 //!   stand in for the window: the workers of a pool are often seen waiting for their first
 //!   task, and busy a millisecond later.
 //!
-//! Both then run above the tree's priority ([`crate::measure::priority::Walking`]): a walk holds
-//! the walked process's mmap lock, and a walker descheduled inside it would hold up whatever in
-//! the tree maps memory (`mmap`, `fork`) until it runs again.
+//! Both then run at normal priority: a walk holds the walked process's mmap lock, and a walker
+//! descheduled at idle priority inside it would hold up whatever in the tree maps memory (`mmap`,
+//! `fork`) for as long as the tree keeps the cores (see [`crate::measure::priority`]).
 //!
 //! Neither waits once memlab is interrupted or the command exited ([`Hurry`]).
 

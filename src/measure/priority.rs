@@ -11,9 +11,10 @@
 //!   program keeps the cores: a program thread that maps memory (`mmap`, `fork`, a thread's
 //!   stack) waits with it. pool_global's parent once waited 371 ms in `mmap` behind the sampler's
 //!   `smaps_rollup` that way. So a walk waits *before* it starts, holding nothing, for a core the
-//!   program leaves free ([`page_walk_starts`]), and then runs above the program's priority
-//!   ([`Walking`]): it is seldom descheduled, and soon back. [`IdleWorker::walking`] raises an
-//!   idle thread for its walk;
+//!   program leaves free ([`page_walk_starts`]), and then runs at normal priority: descheduled,
+//!   it is back within a time slice or two. [`IdleWorker::walking`] raises an idle thread for
+//!   its walk. (Above normal priority, at nice -10, the walks held the lock no shorter, and the
+//!   program's threads waited longer for a core behind them: `examples/bench_locks.rs`);
 //! - work that something waits for (a signal to forward, the end of a run, a program blocked at
 //!   a checkpoint) stays at normal priority, and an idle thread whose work is late is raised
 //!   back to it ([`IdleWorker`]);
@@ -105,58 +106,6 @@ pub fn make_current_thread_idle() -> bool {
 /// Raises thread `thread_id` of this process back to normal priority (before waiting for it).
 pub fn raise_to_normal(thread_id: i32) -> bool {
     set_policy(thread_id, NORMAL)
-}
-
-/// The nice value a walk of the program's page tables runs at: above the program's (0), so that
-/// the walk, once started, is rarely descheduled and soon back (a normal thread among four busy
-/// workers on two cores held pool_global's parent in `mmap` for 9 ms, descheduled inside a
-/// 1 ms `smaps_rollup`). It takes the same CPU time as at nice 0, in a shorter span.
-const WALK_NICE: libc::c_int = -10;
-
-/// The calling thread at [`WALK_NICE`] until dropped, for a walk of the program's page tables
-/// (a pass, a capture, a census, a timeline rollup); a no-op without the privilege to lower its
-/// nice value (`CAP_SYS_NICE`, or an `RLIMIT_NICE` that allows it), or inside another walk.
-pub struct Walking {
-    thread_id: i32,
-    previous_nice: Option<libc::c_int>,
-}
-
-impl Walking {
-    pub fn enter() -> Walking {
-        let thread_id = current_thread_id();
-        let previous_nice = thread_nice(thread_id)
-            .filter(|nice| *nice > WALK_NICE)
-            .filter(|_| set_thread_nice(thread_id, WALK_NICE));
-        Walking {
-            thread_id,
-            previous_nice,
-        }
-    }
-}
-
-impl Drop for Walking {
-    fn drop(&mut self) {
-        if let Some(nice) = self.previous_nice {
-            // Raising a nice value back needs no privilege.
-            set_thread_nice(self.thread_id, nice);
-        }
-    }
-}
-
-/// Thread `thread_id`'s nice value (on Linux, `PRIO_PROCESS` with a thread id names the thread).
-fn thread_nice(thread_id: i32) -> Option<libc::c_int> {
-    // getpriority may return -1 as a value: errno tells an error apart.
-    // SAFETY: errno is thread-local; getpriority only reads the thread's attributes.
-    unsafe {
-        *libc::__errno_location() = 0;
-        let nice = libc::getpriority(libc::PRIO_PROCESS, thread_id as libc::id_t);
-        (*libc::__errno_location() == 0).then_some(nice)
-    }
-}
-
-fn set_thread_nice(thread_id: i32, nice: libc::c_int) -> bool {
-    // SAFETY: setpriority changes only the named thread's nice value; a gone thread fails.
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, thread_id as libc::id_t, nice) == 0 }
 }
 
 /// Whether work that walks the program's page tables (a pass: `smaps_rollup`, pagemaps; a
@@ -252,9 +201,7 @@ impl IdleWorker {
     /// hold the walked process's mmap lock until the program leaves a core free.
     pub fn walking<T>(&self, walk: impl FnOnce() -> T) -> T {
         set_policy(0, self.previous);
-        let walking = Walking::enter();
         let walked = walk();
-        drop(walking);
         if set_policy(0, IDLE) {
             // Idle again: a piece of work late from now on is raised anew.
             self.shared.raised.store(false, Ordering::SeqCst);
