@@ -1,7 +1,7 @@
-//! Whether the measured tree keeps every core busy right now. memlab's work yields to the tree
-//! (at idle priority), but only while the tree needs the cores: a core the tree
-//! leaves unused goes to memlab's work even when another program (another test, a build) would
-//! take it, so that memlab measures on time without slowing the tree.
+//! Whether the measured tree keeps every core busy right now. memlab's page walks yield to the
+//! tree (they wait before they start, holding nothing), but only while the tree needs the cores:
+//! a core the tree leaves unused goes to memlab's work even when another program (another test,
+//! a build) would take it, so that memlab measures on time without slowing the tree.
 //!
 //! The tree's CPU time comes from its cgroup's `cpu.stat` (microseconds, every process that ever
 //! joined it) when memlab started it ([`super::containment`]), else from each process's `stat`
