@@ -23,6 +23,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod builds;
+
+use builds::{Builds, load_average};
 use memlab::result::median;
 
 const PYTHON: &str = ".venv/bin/python";
@@ -211,9 +214,13 @@ fn released_in(stack: &[String]) -> Option<&str> {
 
 /// The waits longer than [`LONG_WAIT_MS`], by who released them and where: `memlab-sampler in
 /// show_smaps_rollup: 2 (7.1, 23.0 ms)`.
-fn long_waits(runs: &[Vec<LockWait>]) -> Vec<String> {
+fn long_waits<R: AsRef<[LockWait]>>(runs: &[R]) -> Vec<String> {
     let mut by_releaser: Vec<(String, Vec<f64>)> = Vec::new();
-    for wait in runs.iter().flatten().filter(|w| w.ms > LONG_WAIT_MS) {
+    for wait in runs
+        .iter()
+        .flat_map(AsRef::as_ref)
+        .filter(|w| w.ms > LONG_WAIT_MS)
+    {
         let by = wait.released_by.as_deref().unwrap_or("?");
         let key = format!("{by} in {}", wait.released_in.as_deref().unwrap_or("?"));
         match by_releaser.iter_mut().find(|(k, _)| *k == key) {
@@ -231,17 +238,21 @@ fn long_waits(runs: &[Vec<LockWait>]) -> Vec<String> {
 }
 
 /// A slot's row of the table, from its runs' waits.
-fn table_row(label: &str, runs: &[Vec<LockWait>]) -> String {
+fn table_row<R: AsRef<[LockWait]>>(label: &str, runs: &[R]) -> String {
     if runs.is_empty() {
         return format!("| {label} | 0 | | | | | | | |");
     }
-    let per_run =
-        |figure: fn(&[LockWait]) -> f64| -> Vec<f64> { runs.iter().map(|r| figure(r)).collect() };
+    let per_run = |figure: fn(&[LockWait]) -> f64| -> Vec<f64> {
+        runs.iter().map(|r| figure(r.as_ref())).collect()
+    };
     let max = |ms: &[f64]| ms.iter().copied().fold(0.0, f64::max);
     let totals = per_run(|waits| waits.iter().fold(0.0, |sum, w| sum + w.ms));
     let longest = per_run(|waits| waits.iter().map(|w| w.ms).fold(0.0, f64::max));
     let total: f64 = totals.iter().sum();
-    let memlab = runs.iter().flatten().filter(|w| w.released_by_memlab());
+    let memlab = runs
+        .iter()
+        .flat_map(AsRef::as_ref)
+        .filter(|w| w.released_by_memlab());
     let by_memlab: f64 = memlab.map(|w| w.ms).sum();
     let share = if total > 0.0 {
         format!("{:.0}%", by_memlab / total * 100.0)
@@ -304,44 +315,17 @@ fn main() {
     let runs: usize = args
         .next()
         .map_or(11, |s| s.parse().expect("runs: a number"));
-    let mut memlabs: Vec<String> = args.collect();
-    if memlabs.is_empty() {
-        memlabs.push("target/release/memlab".into());
-    }
-    for memlab in &memlabs {
-        assert!(Path::new(memlab).is_file(), "no memlab binary at {memlab}");
-    }
-    let load = || {
-        std::fs::read_to_string("/proc/loadavg")
-            .map(|text| text.split_whitespace().next().unwrap_or("?").to_string())
-            .unwrap_or_default()
-    };
+    let builds = Builds::named(args.collect());
     let scratch = tempfile::tempdir().expect("a temporary directory");
-    let load_before = load();
-    // Slot 0 runs the script alone; slot i + 1 under memlabs[i].
-    let slots = memlabs.len() + 1;
-    let mut measured: Vec<Vec<Vec<LockWait>>> = (0..slots).map(|_| Vec::new()).collect();
-    let mut skipped: Vec<String> = Vec::new();
-    for round in 0..runs {
-        // Rotated each round, so that no slot always comes first or after the same one.
-        for slot in (0..slots).map(|i| (i + round) % slots) {
-            let memlab = slot.checked_sub(1).map(|i| memlabs[i].as_str());
-            match record_and_measure(memlab, scratch.path()) {
-                Ok(waits) => measured[slot].push(waits),
-                Err(reason) => {
-                    let how = memlab.unwrap_or("alone");
-                    skipped.push(format!("round {}, {how}: {reason}", round + 1));
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
+    let load_before = load_average();
+    let interleaved = builds.interleave(runs, |memlab| record_and_measure(memlab, scratch.path()));
     drop(scratch);
+    let measured = interleaved.by_slot(builds.slots());
 
     println!(
         "## {SCRIPT} --hold 0.3: the tree's waits for a memory-map lock (D state in rwsem_down…, \
          perf sched events), {runs} rounds (load average {load_before} before, {} after)\n",
-        load()
+        load_average()
     );
     println!(
         "| how | runs | wait per run: median (ms) | mean (ms) | max (ms) | longest single wait: \
@@ -350,30 +334,24 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for (slot, runs) in measured.iter().enumerate() {
-        let label = slot.checked_sub(1).map_or("alone", |i| memlabs[i].as_str());
-        println!("{}", table_row(label, runs));
+        println!("{}", table_row(builds.label(slot), runs));
     }
     println!(
         "\nA wait: a task of the tree switched out in D state with rwsem_down… in its stack's \
-         first {LOCK_FRAMES} frames, until it is switched back in. The share is the wait, over all \
-         the runs, whose last wake-up came from a task named memlab…, over the total wait."
+         first {LOCK_FRAMES} frames, until it is woken (sched_waking). The share is the wait, over \
+         all the runs, whose waking came from a task named memlab…, over the total wait."
     );
     for (slot, runs) in measured.iter().enumerate() {
-        let label = slot.checked_sub(1).map_or("alone", |i| memlabs[i].as_str());
         let long = long_waits(runs);
         if !long.is_empty() {
+            let label = builds.label(slot);
             println!(
                 "\nWaits longer than {LONG_WAIT_MS} ms, {label}: {}",
                 long.join("; ")
             );
         }
     }
-    if !skipped.is_empty() {
-        println!("\nSkipped runs:");
-        for reason in skipped {
-            println!("- {reason}");
-        }
-    }
+    interleaved.print_skipped();
 }
 
 #[cfg(test)]

@@ -22,8 +22,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod builds;
 mod paired;
 
+use builds::{Builds, load_average};
 use memlab::result::median;
 use paired::PairedSlowdown;
 
@@ -269,53 +271,20 @@ fn main() {
         .next()
         .map_or(11, |s| s.parse().expect("runs: a number"));
     let script = args.next().unwrap_or_else(|| "pool_global.py".into());
-    let mut memlabs: Vec<String> = args.collect();
-    if memlabs.is_empty() {
-        memlabs.push("target/release/memlab".into());
-    }
-    for memlab in &memlabs {
-        assert!(Path::new(memlab).is_file(), "no memlab binary at {memlab}");
-    }
+    let builds = Builds::named(args.collect());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let load = || {
-        std::fs::read_to_string("/proc/loadavg")
-            .map(|text| text.split_whitespace().next().unwrap_or("?").to_string())
-            .unwrap_or_default()
-    };
     let scratch = tempfile::tempdir().expect("a temporary directory");
-    let load_before = load();
-    // Slot 0 runs the script alone; slot i + 1 under memlabs[i].
-    let slots = memlabs.len() + 1;
-    let mut measured: Vec<Vec<WindowFigures>> = (0..slots).map(|_| Vec::new()).collect();
-    // Each round's window per slot, for the paired comparison with alone.
-    let mut windows: Vec<Vec<Option<f64>>> = Vec::new();
-    let mut skipped: Vec<String> = Vec::new();
-    for round in 0..runs {
-        let mut round_windows = vec![None; slots];
-        // Rotated each round, so that no slot always comes first or after the same one.
-        for slot in (0..slots).map(|i| (i + round) % slots) {
-            let memlab = slot.checked_sub(1).map(|i| memlabs[i].as_str());
-            match record_and_measure(memlab, &script, scratch.path()) {
-                Ok(figures) => {
-                    round_windows[slot] = Some(figures.window_ms);
-                    measured[slot].push(figures);
-                }
-                Err(reason) => skipped.push(format!(
-                    "round {}, {}: {reason}",
-                    round + 1,
-                    memlab.unwrap_or("alone")
-                )),
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        windows.push(round_windows);
-    }
+    let load_before = load_average();
+    let interleaved = builds.interleave(runs, |memlab| {
+        record_and_measure(memlab, &script, scratch.path())
+    });
     drop(scratch);
+    let measured = interleaved.by_slot(builds.slots());
 
     println!(
         "## {script}: memlab's run time inside the workers' busy window (perf sched), {runs} \
          rounds, {cores} cores (load average {load_before} before, {} after)\n",
-        load()
+        load_average()
     );
     println!(
         "| how | runs | window (ms) | follow loop (ms) | sampler (ms) | other memlab threads: census reader, watchdogs… (ms) \
@@ -327,7 +296,7 @@ fn main() {
     let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
     for (slot, runs) in measured.iter().enumerate() {
         let of = |figure: fn(&WindowFigures) -> f64| {
-            median(&runs.iter().map(figure).collect::<Vec<_>>())
+            median(&runs.iter().map(|r| figure(r)).collect::<Vec<_>>())
         };
         let share = |ms: f64, run: &WindowFigures| ms / (run.window_ms * cores) * 100.0;
         let shares: Vec<f64> = runs.iter().map(|r| share(r.memlab_ms(), r)).collect();
@@ -346,7 +315,7 @@ fn main() {
             of(|r| r.root_python_ms),
             of(|r| r.other_programs_ms)
         );
-        let label = slot.checked_sub(1).map_or("alone", |i| memlabs[i].as_str());
+        let label = builds.label(slot);
         let window = format!("{} | {:.1}", runs.len(), of(|r| r.window_ms));
         if runs.is_empty() {
             println!("| {label} | 0 | | | | | | | | | | | | | |");
@@ -381,22 +350,14 @@ fn main() {
          ratios (95% bootstrap interval) | rounds |"
     );
     println!("|---|---|---|");
-    for (i, memlab) in memlabs.iter().enumerate() {
-        let (alone, followed): (Vec<f64>, Vec<f64>) = windows
-            .iter()
-            .filter_map(|round| Some((round[0]?, round[i + 1]?)))
-            .unzip();
+    for slot in 1..builds.slots() {
+        let (alone, followed) = interleaved.paired(slot, |figures| figures.window_ms);
         if !alone.is_empty() {
             let paired = PairedSlowdown::of(&alone, &followed).percent();
-            println!("| {memlab} | {paired} | {} |", alone.len());
+            println!("| {} | {paired} | {} |", builds.label(slot), alone.len());
         }
     }
-    if !skipped.is_empty() {
-        println!("\nSkipped runs:");
-        for reason in skipped {
-            println!("- {reason}");
-        }
-    }
+    interleaved.print_skipped();
 }
 
 #[cfg(test)]

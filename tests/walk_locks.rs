@@ -12,10 +12,7 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use common::{logged, logged_pid, memlab, venv_python};
-use memlab::result::ScenarioResult;
+use common::{follow_python, logged, logged_pid};
 
 const TREE: &str = r#"
 import mmap, os, subprocess, sys, time
@@ -54,16 +51,7 @@ const LONGEST_MAP_MS: f64 = 75.0;
 fn the_program_maps_memory_without_waiting_long_for_memlabs_walks() {
     let out = tempfile::tempdir().unwrap();
     let log = out.path().join("tree.log");
-    let output = memlab()
-        .args(["run", "--json", "--out"])
-        .arg(out.path())
-        .args(["--", &venv_python(), "-c", TREE, log.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .output()
-        .expect("memlab runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let result: ScenarioResult = serde_json::from_slice(&output.stdout).expect("a result");
+    let result = follow_python(TREE, &[log.to_str().unwrap()], out.path());
     let logged = logged(&log);
     let longest_ms = logged_pid(&logged, "longest_us") as f64 / 1e3;
     let maps = logged_pid(&logged, "maps");

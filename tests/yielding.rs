@@ -9,10 +9,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 
-use common::{logged, logged_pid, memlab, skip_unless_root, venv_python};
-use memlab::result::ScenarioResult;
+use common::{follow_python, logged, logged_pid, skip_unless_root};
 use memlab::result::run::ProcessKind;
 
 /// A parent that starts one spinner per core (exec'd, so that they are not copy-on-write
@@ -64,23 +62,7 @@ struct Observed {
 fn follow(tree: &str, out: &Path) -> Observed {
     let log = out.join("tree.log");
     std::fs::create_dir_all(out).unwrap();
-    let output = memlab()
-        .args(["run", "--json", "--out"])
-        .arg(out)
-        .args([
-            "--",
-            &venv_python(),
-            "-c",
-            TREE,
-            log.to_str().unwrap(),
-            tree,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("memlab runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let result: ScenarioResult = serde_json::from_slice(&output.stdout).expect("a result");
+    let result = follow_python(TREE, &[log.to_str().unwrap(), tree], out);
     let logged = logged(&log);
     let value = |name: &str| logged_pid(&logged, name);
     let child = value("child");

@@ -242,6 +242,21 @@ pub fn logged(path: &Path) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// Runs `memlab run --json --out OUT -- .venv/bin/python -c CODE ARGS…`, which must exit 0, and
+/// returns its result.
+pub fn follow_python(code: &str, args: &[&str], out: &Path) -> memlab::result::ScenarioResult {
+    let output = memlab()
+        .args(["run", "--json", "--out"])
+        .arg(out)
+        .args(["--", &venv_python(), "-c", code])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("memlab runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    serde_json::from_slice(&output.stdout).expect("a result")
+}
+
 /// The value logged under `name`.
 pub fn logged_pid(log: &[(String, i32)], name: &str) -> i32 {
     log.iter()
