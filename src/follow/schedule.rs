@@ -24,9 +24,8 @@ pub const FOOTPRINT_CPU_BUDGET: f64 = 0.05;
 
 /// Longest a scheduled pass (periodic or a first sighting) waits for a core the tree leaves free
 /// (before it starts, holding nothing, while polls go on): a tree that keeps every core busy is
-/// still measured, about this late. A worker
-/// that lives less than this while the tree keeps every core busy may therefore go unmeasured:
-/// the price of not slowing the tree.
+/// still measured, about this late. A worker that lives less than this while the tree keeps
+/// every core busy may therefore go unmeasured: the price of not slowing the tree.
 pub const PASS_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 
 /// When polls and passes are due. Polls are budgeted in the CPU time they used, passes and
