@@ -105,22 +105,14 @@ impl Gates {
         hurry: Hurry,
         tree: impl FnOnce() -> Vec<i32>,
     ) -> bool {
-        if !pending {
-            // A pass took them (it needs them), or the children are gone.
-            self.captures = None;
-            self.drop_unused_load();
-            return false;
-        }
-        let busy = self.busy(tree);
-        let starts =
-            self.captures
-                .get_or_insert_with(Wait::new)
-                .starts(busy, CAPTURE_MAX_WAIT, hurry);
-        if starts {
-            self.captures = None;
-            self.drop_unused_load();
-        }
-        starts
+        // Not pending: a pass took them (it needs them), or the children are gone.
+        self.open(
+            |gates| &mut gates.captures,
+            pending,
+            CAPTURE_MAX_WAIT,
+            hurry,
+            tree,
+        )
     }
 
     /// Whether a pass that is `due` starts now. The first pass does not wait: the start is
@@ -132,24 +124,40 @@ impl Gates {
         hurry: Hurry,
         tree: impl FnOnce() -> Vec<i32>,
     ) -> bool {
-        if !due {
-            // A marker's pass came between, or the tree is gone: nothing waits any more.
-            self.pass = None;
-            self.drop_unused_load();
-            return false;
-        }
-        if first {
+        if due && first {
             return true;
         }
-        let busy = self.busy(tree);
-        let pass = self.pass.get_or_insert_with(Wait::new);
-        if !pass.starts(busy, PASS_MAX_IDLE_WAIT, hurry) {
-            return false;
+        // Not due: a marker's pass came between, or the tree is gone.
+        self.open(
+            |gates| &mut gates.pass,
+            due,
+            PASS_MAX_IDLE_WAIT,
+            hurry,
+            tree,
+        )
+    }
+
+    /// Whether the work in `wait` (the pass's or the captures') starts now, waiting at most
+    /// `max_wait`; work no longer `waiting` waits no more.
+    fn open(
+        &mut self,
+        wait: fn(&mut Gates) -> &mut Option<Wait>,
+        waiting: bool,
+        max_wait: Duration,
+        hurry: Hurry,
+        tree: impl FnOnce() -> Vec<i32>,
+    ) -> bool {
+        let starts = waiting && {
+            let busy = self.busy(tree);
+            wait(self)
+                .get_or_insert_with(Wait::new)
+                .starts(busy, max_wait, hurry)
+        };
+        if starts || !waiting {
+            *wait(self) = None;
+            self.drop_unused_load();
         }
-        // The pass takes the waiting captures first, so nothing else needs the load.
-        self.pass = None;
-        self.load = None;
-        true
+        starts
     }
 
     /// How long the loop sleeps before its next turn: as the schedule says (`scheduled`), unless
