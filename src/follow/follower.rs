@@ -42,6 +42,8 @@ pub struct Follower {
     /// Parents' frames at their children's first sightings.
     sightings: Sightings,
     census: Censuses,
+    /// The tree's processes the last poll saw in state R (on a core or waiting for one).
+    running_at_poll: usize,
 }
 
 /// The largest footprint of the tree so far.
@@ -126,6 +128,7 @@ impl Follower {
             pss_peak: None,
             sightings: Sightings::default(),
             census: Censuses::new(census, method),
+            running_at_poll: 0,
         }
     }
 
@@ -198,6 +201,11 @@ impl Follower {
         let observations = observe::observe_all(&observe::discover(discovery));
         let decision = self.tree.decide(&observations);
         let change = self.tree.apply(decision, now_s, observe::command_line);
+        self.running_at_poll = self
+            .tree
+            .alive()
+            .filter(|t| observations.get(t.pid).is_some_and(|o| o.running))
+            .count();
         for gone in &change.gone {
             if let Some(pass_id) = gone.last_pass {
                 self.passes.mark_last_of(pass_id, gone.pid);
@@ -235,6 +243,11 @@ impl Follower {
         for (parent, children) in by_parent {
             self.sightings.sighted(parent, &children);
         }
+    }
+
+    /// How many of the tree's processes the last poll saw running or waiting for a core.
+    pub fn running_at_poll(&self) -> usize {
+        self.running_at_poll
     }
 
     /// Whether some child's parent waits for its capture.

@@ -184,13 +184,14 @@ pub fn follow(
         announce(&change, &follower, sampler.as_ref());
         inbox.handle(&mut follower, sampler.as_ref())?;
         let pending = follower.captures_pending();
-        if gates.open_captures(pending, hurry, || follower.alive_pids()) {
+        let running = follower.running_at_poll();
+        if gates.open_captures(pending, hurry, running, || follower.alive_pids()) {
             follower.capture_pending();
         }
         let now = Instant::now();
         let due = follower.schedule().pass_due(now);
         let first = follower.schedule().first_pass();
-        if gates.open_pass(due, first, hurry, || follower.alive_pids()) {
+        if gates.open_pass(due, first, hurry, running, || follower.alive_pids()) {
             follower.pass_if_due(now, sampler.as_ref())?;
         }
         if config.keep && !keeping && ending.exit.is_some() && follower.any_alive() {

@@ -85,6 +85,7 @@ pub fn observed_from_stat(stat: &Stat) -> Option<Observed> {
             stat.env_start.unwrap_or(0),
             stat.env_end.unwrap_or(0),
         ]),
+        running: stat.state == 'R',
     })
 }
 

@@ -27,6 +27,8 @@ pub struct Observed {
     /// Clock ticks after boot: a pid reused by another process has another starttime.
     pub starttime: u64,
     pub layout: Layout,
+    /// In state R: on a core, or waiting for one.
+    pub running: bool,
 }
 
 /// What one poll saw: the live processes of the tree (zombies and exiting processes are not

@@ -7,9 +7,14 @@
 //!   as it is) waits at most [`PASS_MAX_IDLE_WAIT`]. Passes that something waits for (a marker,
 //!   the last look) do not wait.
 //! - A parent's capture at its children's sighting waits at most [`CAPTURE_MAX_WAIT`] (on a
-//!   quiet tree, one window of the tree's load). A poll's snapshot of who is running cannot
-//!   stand in for the window: the workers of a pool are often seen waiting for their first
-//!   task, and busy a millisecond later.
+//!   quiet tree, one window of the tree's load).
+//!
+//! The tree leaves a core free when both say so: its load over the last window, and this turn's
+//! poll, at which fewer of its processes than cores were running (state R). Neither stands in
+//! for the other: the workers of a pool are often seen waiting for their first task and busy a
+//! millisecond later (the window tells), and a pool that set every core to work in the window's
+//! last milliseconds reads quiet over it (the poll tells: a pass started on the window alone
+//! shared the cores with the pool's first tasks).
 //!
 //! Both then run at normal priority: a walk holds the walked process's mmap lock, and a walker
 //! descheduled at idle priority inside it would hold up whatever in the tree maps memory (`mmap`,
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::schedule::PASS_MAX_IDLE_WAIT;
 use crate::measure::guard;
 use crate::measure::priority::page_walk_starts;
-use crate::measure::tree_load::{CpuSource, TreeLoad};
+use crate::measure::tree_load::{CpuSource, TreeLoad, busy_now};
 
 /// The polls' interval while work waits on a tree found keeping every core busy.
 pub const POLL_WHILE_WAITING: Duration = Duration::from_millis(100);
@@ -96,13 +101,15 @@ pub(super) struct Gates {
 
 impl Gates {
     /// Whether the captures `pending` now are taken now: once the tree has left a core free over
-    /// a window since the first of them was noted (or the pass before them came due), or after
+    /// a window since the first of them was noted (or the pass before them came due) and fewer
+    /// than all cores' worth of its processes were `running` at this turn's poll, or after
     /// [`CAPTURE_MAX_WAIT`]. Children seen while captures wait join them. `tree` lists the
     /// tree's live processes (the load's source without a cgroup).
     pub fn open_captures(
         &mut self,
         pending: bool,
         hurry: Hurry,
+        running: usize,
         tree: impl FnOnce() -> Vec<i32>,
     ) -> bool {
         // Not pending: a pass took them (it needs them), or the children are gone.
@@ -111,6 +118,7 @@ impl Gates {
             pending,
             CAPTURE_MAX_WAIT,
             hurry,
+            running,
             tree,
         )
     }
@@ -122,6 +130,7 @@ impl Gates {
         due: bool,
         first: bool,
         hurry: Hurry,
+        running: usize,
         tree: impl FnOnce() -> Vec<i32>,
     ) -> bool {
         if due && first {
@@ -133,22 +142,25 @@ impl Gates {
             due,
             PASS_MAX_IDLE_WAIT,
             hurry,
+            running,
             tree,
         )
     }
 
     /// Whether the work in `wait` (the pass's or the captures') starts now, waiting at most
-    /// `max_wait`; work no longer `waiting` waits no more.
+    /// `max_wait`; work no longer `waiting` waits no more. `running`, `tree`: see
+    /// [`Gates::open_captures`].
     fn open(
         &mut self,
         wait: fn(&mut Gates) -> &mut Option<Wait>,
         waiting: bool,
         max_wait: Duration,
         hurry: Hurry,
+        running: usize,
         tree: impl FnOnce() -> Vec<i32>,
     ) -> bool {
         let starts = waiting && {
-            let busy = self.busy(tree);
+            let busy = self.busy(running, tree);
             wait(self)
                 .get_or_insert_with(Wait::new)
                 .starts(busy, max_wait, hurry)
@@ -178,11 +190,17 @@ impl Gates {
         pass.into_iter().chain(captures).min().unwrap_or(scheduled)
     }
 
-    /// The tree's load over the last window (read at most once a turn: see [`TreeLoad`]).
-    fn busy(&mut self, tree: impl FnOnce() -> Vec<i32>) -> Option<bool> {
-        self.load
-            .get_or_insert_with(|| TreeLoad::new(CpuSource::of_tree(tree())))
-            .busy_lately()
+    /// Whether the tree keeps every core busy: now, by the processes running at this turn's
+    /// poll, else over the load's last window (read at most once a turn: see [`TreeLoad`]).
+    fn busy(&mut self, running: usize, tree: impl FnOnce() -> Vec<i32>) -> Option<bool> {
+        let load = self
+            .load
+            .get_or_insert_with(|| TreeLoad::new(CpuSource::of_tree(tree())));
+        let lately = load.busy_lately();
+        if busy_now(running, load.cores()) {
+            return Some(true);
+        }
+        lately
     }
 
     fn drop_unused_load(&mut self) {

@@ -7,12 +7,10 @@
 //! joined it) when memlab started it ([`super::containment`]), else from each process's `stat`
 //! (clock ticks; a process that exits takes its time along, so the tree then reads as less busy).
 //!
-//! The rule is quick to yield and slow to take a core back: one window in which the tree kept
-//! every core busy is enough to yield, while taking a core needs two windows in a row in which it
-//! left one unused. A pool that starts its work on every core at once (the moment memlab sees its
-//! workers and measures them) still reads as leaving a core unused over the window that began
-//! before it started; on that reading alone a pass would run at normal priority through the
-//! pool's first tens of milliseconds.
+//! A window of CPU time says what the tree did, not what it does: a pool that set every core to
+//! work in the window's last milliseconds still reads as leaving one free over it. Callers that
+//! also know how many of the tree's processes are running now (a poll's states) say busy on that
+//! alone ([`busy_now`]).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -101,7 +99,7 @@ pub fn keeps_cores_busy(cpu: Duration, wall: Duration, cores: usize) -> bool {
 pub struct TreeLoad {
     source: CpuSource,
     cores: usize,
-    /// Readings of the last two windows and one before them.
+    /// Readings of the last window and one before it.
     readings: VecDeque<(Instant, Duration)>,
     /// The latest reading failed.
     unreadable: bool,
@@ -117,18 +115,6 @@ impl TreeLoad {
         }
     }
 
-    /// Whether the tree keeps every core busy: Some(true) once it did over the last window
-    /// ([`CpuSource::window`]), Some(false) once it left a core unused over each of the last
-    /// two, None otherwise (not known yet, or the tree is just starting or ending a busy spell:
-    /// as it is), and None when its CPU time cannot be read.
-    pub fn busy(&mut self) -> Option<bool> {
-        self.read();
-        let window = self.source.window();
-        (!self.unreadable)
-            .then(|| judge(self.readings.make_contiguous(), window, self.cores))
-            .flatten()
-    }
-
     /// Whether the tree kept every core busy over the last window alone: None until the
     /// readings span one. For a load read afresh (a page walk about to start), that window holds
     /// only what the tree did since. Some(false) when the tree's CPU time cannot be read: there
@@ -142,12 +128,17 @@ impl TreeLoad {
         let window = self.source.window();
         let readings = self.readings.make_contiguous();
         let last = readings.len().checked_sub(1)?;
-        window_ending_at(readings, last, window, self.cores).map(|(busy, _)| busy)
+        window_ending_at(readings, last, window, self.cores)
     }
 
     /// The span the tree's use is judged over.
     pub fn window(&self) -> Duration {
         self.source.window()
+    }
+
+    /// The cores the tree may use (memlab's own count of them).
+    pub fn cores(&self) -> usize {
+        self.cores
     }
 
     /// Takes a reading, unless the latest is less than a third of a window old.
@@ -169,50 +160,42 @@ impl TreeLoad {
         // A caller that asks less often than a window gets windows as long as its gaps: a load
         // is made afresh for each piece of work that waits on it, so they span only its wait.
         self.readings.push_back((now, cpu));
-        // Keep the newest reading at least two windows old as the start of the earlier one.
+        // Keep the newest reading at least a window old: the window starts there.
         while self
             .readings
             .get(1)
-            .is_some_and(|(at, _)| now.duration_since(*at) >= window * 2)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= window)
         {
             self.readings.pop_front();
         }
     }
 }
 
+/// Whether `running` processes of the tree (in state R at a poll: on a core or waiting for one)
+/// keep all of `cores` busy now.
+pub fn busy_now(running: usize, cores: usize) -> bool {
+    running >= cores
+}
+
 /// Whether the tree kept every core busy over the window that ends at reading `end` (readings:
-/// time, the tree's CPU time so far, oldest first), and the reading that window starts at;
-/// None when the readings do not reach a window back.
+/// time, the tree's CPU time so far, oldest first); None when the readings do not reach a
+/// window back.
 fn window_ending_at(
     readings: &[(Instant, Duration)],
     end: usize,
     window: Duration,
     cores: usize,
-) -> Option<(bool, usize)> {
+) -> Option<bool> {
     let (to_at, to_cpu) = readings[end];
     let start = readings[..end]
         .iter()
         .rposition(|(at, _)| to_at.duration_since(*at) >= window)?;
     let (from_at, from_cpu) = readings[start];
-    let busy = keeps_cores_busy(
+    Some(keeps_cores_busy(
         to_cpu.saturating_sub(from_cpu),
         to_at.duration_since(from_at),
         cores,
-    );
-    Some((busy, start))
-}
-
-/// The rule of [`TreeLoad::busy`]. Quick to yield, slow to take a core: a pool starting its work
-/// reads as leaving a core unused over a window that began before it started, so one such window
-/// is not enough.
-fn judge(readings: &[(Instant, Duration)], window: Duration, cores: usize) -> Option<bool> {
-    let last = readings.len().checked_sub(1)?;
-    let (recent_busy, start) = window_ending_at(readings, last, window, cores)?;
-    if recent_busy {
-        return Some(true);
-    }
-    let (earlier_busy, _) = window_ending_at(readings, start, window, cores)?;
-    (!earlier_busy).then_some(false)
+    ))
 }
 
 #[cfg(test)]
@@ -279,20 +262,22 @@ mod tests {
         let me = std::process::id() as i32;
         let mut load = TreeLoad::new(CpuSource::Processes(vec![me]));
         load.cores = 64;
-        assert_eq!(load.busy(), None, "one reading spans no time");
-        std::thread::sleep(TICKS_WINDOW + Duration::from_millis(10));
-        assert_eq!(load.busy(), None, "one window is not enough to take a core");
-        // …but it says what the tree did over that window.
-        assert_eq!(load.busy_lately(), Some(false));
+        assert_eq!(load.busy_lately(), None, "one reading spans no time");
         std::thread::sleep(TICKS_WINDOW + Duration::from_millis(10));
         // This test process does not keep 64 cores busy.
-        assert_eq!(load.busy(), Some(false));
+        assert_eq!(load.busy_lately(), Some(false));
         // Asked again at once: the same answer, without a new reading.
-        assert_eq!(load.busy(), Some(false));
-        assert_eq!(load.readings.len(), 3);
+        assert_eq!(load.busy_lately(), Some(false));
+        assert_eq!(load.readings.len(), 2);
+        std::thread::sleep(TICKS_WINDOW + Duration::from_millis(10));
+        assert_eq!(load.busy_lately(), Some(false));
+        assert_eq!(
+            load.readings.len(),
+            2,
+            "the reading a window old is the oldest kept"
+        );
         let gone = CpuSource::Cgroup(PathBuf::from("/nonexistent/memlab-cgroup"));
         let mut gone = TreeLoad::new(gone);
-        assert_eq!(gone.busy(), None, "a section stays as it is");
         assert_eq!(
             gone.busy_lately(),
             Some(false),
@@ -300,7 +285,7 @@ mod tests {
         );
     }
 
-    /// Readings 10 ms apart of a 2-core tree using `per_step` of CPU in each step.
+    /// Readings 10 ms apart of a tree using `per_step` of CPU in each step.
     fn readings(per_step_ms: &[u64]) -> Vec<(Instant, Duration)> {
         let origin = Instant::now();
         let mut cpu = Duration::ZERO;
@@ -313,22 +298,23 @@ mod tests {
     }
 
     #[test]
-    fn the_rule_yields_at_once_and_takes_a_core_after_two_quiet_windows() {
+    fn a_window_says_what_the_tree_did_and_the_running_processes_what_it_does() {
         let window = Duration::from_millis(30);
-        let judge = |steps: &[u64]| judge(&readings(steps), window, 2);
+        // On 2 cores, over the window that ends at the last reading.
+        let lately = |steps: &[u64]| {
+            let readings = readings(steps);
+            window_ending_at(&readings, readings.len() - 1, window, 2)
+        };
         // Less than a window: not known.
-        assert_eq!(judge(&[20, 20]), None);
-        // A window of both cores busy (15 ms of each 10 ms step is 1.5 cores): yield.
-        assert_eq!(judge(&[15, 15, 15]), Some(true));
-        assert_eq!(judge(&[0, 0, 0, 20, 20, 20]), Some(true));
-        // One quiet window only: as it is, though that window alone reads quiet.
-        assert_eq!(judge(&[10, 10, 10]), None);
-        let quiet = readings(&[10, 10, 10]);
-        assert_eq!(window_ending_at(&quiet, 3, window, 2), Some((false, 0)));
-        // A pool starting: the last window still reads quiet, the one before was busy.
-        assert_eq!(judge(&[20, 20, 20, 10, 10, 14]), None);
-        // Two quiet windows: take a core.
-        assert_eq!(judge(&[10, 10, 10, 10, 10, 10]), Some(false));
-        assert_eq!(judge(&[20, 20, 20, 10, 10, 10, 0, 0, 0]), Some(false));
+        assert_eq!(lately(&[20, 20]), None);
+        // 15 ms of each 10 ms step is 1.5 cores: busy.
+        assert_eq!(lately(&[15, 15, 15]), Some(true));
+        assert_eq!(lately(&[0, 0, 0, 20, 20, 20]), Some(true));
+        assert_eq!(lately(&[20, 20, 20, 10, 10, 10]), Some(false));
+        // A pool that set both cores to work in the window's last 10 ms reads quiet over it…
+        assert_eq!(lately(&[0, 5, 20]), Some(false));
+        // …which its running processes tell: as many as cores is busy now.
+        assert!(busy_now(2, 2) && busy_now(4, 2));
+        assert!(!busy_now(1, 2) && !busy_now(0, 1));
     }
 }

@@ -18,6 +18,7 @@ fn seen(processes: &[(i32, i32, u64, u64)]) -> Observations {
                 ppid,
                 starttime,
                 layout: layout(program),
+                running: false,
             },
         );
     }
