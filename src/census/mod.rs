@@ -39,6 +39,7 @@ pub use crate::result::census::{
     FREE_TYPE, NOT_PYMALLOC_TYPE, PythonCensus, RegionLabel, RegionPages, TypeCount,
     UNIDENTIFIED_TYPE,
 };
+pub use scan::readers_cpu;
 
 /// Why no census was taken, in one line (shown as the result's `python_types_note`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

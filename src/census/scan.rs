@@ -4,7 +4,9 @@
 //! one batch whatever the number of pages.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use super::layout::Layout;
 use super::pool::{
@@ -17,6 +19,15 @@ use super::tally::Tally;
 /// Each batch is handed between the reading and the decoding thread; at 512 KiB the hand-overs
 /// cost the census of 1 GiB about 60 ms more (examples/bench_census.rs, docs/performance.md).
 const BATCH_POOLS: usize = 128;
+
+/// CPU time of every reading thread so far, in nanoseconds: each adds its own when its scan
+/// ends. The thread that takes a census sees only its own CPU time.
+static READERS_CPU_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// CPU time the censuses' reading threads have used so far in this process.
+pub fn readers_cpu() -> Duration {
+    Duration::from_nanos(READERS_CPU_NANOS.load(Ordering::Relaxed))
+}
 
 /// A pool the input touches: which of its pages are in the input, and their region labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,15 +204,17 @@ impl Scanner<'_> {
                 let mut pools = pools.peekable();
                 while pools.peek().is_some() {
                     let Ok(mut batch) = empty.recv() else {
-                        return;
+                        break;
                     };
                     batch.pools.clear();
                     batch.pools.extend(pools.by_ref().take(BATCH_POOLS));
                     self.read_batch(process, &mut batch);
                     if full_sender.send(batch).is_err() {
-                        return;
+                        break;
                     }
                 }
+                let cpu = crate::kernel::thread_cpu().as_nanos() as u64;
+                READERS_CPU_NANOS.fetch_add(cpu, Ordering::Relaxed);
             });
             for batch in full {
                 examined += batch.pools.iter().map(PoolPages::pages).sum::<u64>();

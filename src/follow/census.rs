@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use crate::census::{CensusSkip, take_census};
+use crate::census::{self, CensusSkip, take_census};
 use crate::follow::observe::still_running;
 use crate::kernel::pagemap::{self, ChildComparison, CompareOptions, PageLists, TruthMethod};
 use crate::measure::cputime::thread_cpu;
@@ -245,7 +245,8 @@ impl Censuses {
         if due_children.is_empty() || !(checkpoint || self.budget.allows(began)) {
             return;
         }
-        let cpu = thread_cpu();
+        // This thread's CPU time, and the reading threads' (they read the pages).
+        let (cpu, readers_cpu) = (thread_cpu(), census::readers_cpu());
         for (due, taken) in take_censuses(&due_children, method, sightings) {
             let Some(taken) = taken else {
                 continue;
@@ -271,7 +272,9 @@ impl Censuses {
         self.spent.passes += 1;
         self.spent.total += took;
         self.spent.max = self.spent.max.max(took);
-        self.spent.cpu_seconds += thread_cpu().saturating_sub(cpu).as_secs_f64();
+        let used =
+            thread_cpu().saturating_sub(cpu) + census::readers_cpu().saturating_sub(readers_cpu);
+        self.spent.cpu_seconds += used.as_secs_f64();
     }
 
     /// Gives each forked child's record its censuses, each named by the phase of its pass

@@ -38,6 +38,19 @@ impl ReadError {
     }
 }
 
+/// CPU time the calling thread has used (nanosecond resolution).
+pub fn thread_cpu() -> std::time::Duration {
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
+}
+
 /// The kernel's base page size in bytes.
 pub fn page_size_bytes() -> u64 {
     procfs::page_size()

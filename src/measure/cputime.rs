@@ -4,18 +4,7 @@
 
 use std::time::Duration;
 
-/// CPU time the calling thread has used (nanosecond resolution).
-pub fn thread_cpu() -> Duration {
-    let mut time = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut time) } != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
-}
+pub use crate::kernel::thread_cpu;
 
 /// Exponential moving average of a cost: recent costs weigh most, one outlier does not decide.
 pub fn moving_average(previous: Option<Duration>, cost: Duration) -> Duration {
