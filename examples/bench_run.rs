@@ -11,8 +11,9 @@
 //!    of the cores memlab's own threads used over each run.
 //!
 //! Run as root after `cargo build --release`:
-//! `cargo run --release --example bench_run [repeats] [slowdown-runs] [defaults]` (0 repeats:
-//! the slowdown only; `defaults`: alone against the defaults only, no other variant).
+//! `cargo run --release --example bench_run [repeats] [slowdown-runs] [defaults] [script]` (0
+//! repeats: the slowdown only; `defaults`: alone against the defaults only, no other variant;
+//! a script, `pool_list.py` or `pool_global.py`: that pool only).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::process::{Command, Stdio};
@@ -131,12 +132,16 @@ fn main() {
         Some("defaults") => true,
         Some(other) => panic!("unknown third argument {other:?} (only \"defaults\")"),
     };
+    let scripts: Vec<String> = match args.next() {
+        Some(script) => vec![script],
+        None => vec!["pool_list.py".into(), "pool_global.py".into()],
+    };
     // 0 repeats: the slowdown only.
     if repeats > 0 {
         cost_of_a_pass(repeats);
     }
     if slowdown_runs > 0 {
-        slowdown(slowdown_runs, defaults_only);
+        slowdown(slowdown_runs, defaults_only, &scripts);
     }
 }
 
@@ -251,7 +256,7 @@ fn cost_of_a_pass(repeats: usize) {
 }
 
 /// 2. The measured operation, alone and followed; alternated so drift hits all alike.
-fn slowdown(slowdown_runs: usize, defaults_only: bool) {
+fn slowdown(slowdown_runs: usize, defaults_only: bool, scripts: &[String]) {
     let all_variants: [(&str, &[&str]); 4] = [
         (
             "memlab run (defaults: census on, passes every 200 ms or more within 10% of a core, timeline statm 10 ms)",
@@ -278,7 +283,7 @@ fn slowdown(slowdown_runs: usize, defaults_only: bool) {
             .map(|text| text.split_whitespace().next().unwrap_or("?").to_string())
             .unwrap_or_default()
     };
-    for script in ["pool_list.py", "pool_global.py"] {
+    for script in scripts.iter().map(String::as_str) {
         let load_before = load();
         let mut alone = Vec::new();
         let mut followed: Vec<Vec<Followed>> = (0..variants.len()).map(|_| Vec::new()).collect();

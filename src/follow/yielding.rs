@@ -196,6 +196,7 @@ impl Gates {
         let load = self
             .load
             .get_or_insert_with(|| TreeLoad::new(CpuSource::of_tree(tree())));
+        // Read even when the poll decides: the window needs its readings once it does not.
         let lately = load.busy_lately();
         if busy_now(running, load.cores()) {
             return Some(true);
