@@ -8,6 +8,9 @@
 //! memlab's own CPU time is read from `/proc/PID/stat` every 2 ms until it exits (clock ticks:
 //! 10 ms); what it spends starting and writing its result is not a following cost.
 //!
+//! Its own peak memory (`memlab_peak_rss_bytes`, VmHWM when it stopped following) is read the
+//! same way, from `/proc/PID/status`.
+//!
 //! A test binary of its own with a single test: no other test's memlab runs meanwhile.
 
 mod common;
@@ -15,6 +18,12 @@ mod common;
 use std::time::Duration;
 
 use common::{memlab, skip_unless_root, venv_python};
+
+/// memlab's peak resident memory so far (VmHWM), in bytes.
+fn peak_rss_bytes(pid: i32) -> Option<u64> {
+    let status = procfs::process::Process::new(pid).ok()?.status().ok()?;
+    Some(status.vmhwm? * 1024)
+}
 
 /// memlab's CPU time so far (all its threads, live and ended), in seconds.
 fn cpu_seconds(pid: i32) -> Option<f64> {
@@ -38,9 +47,10 @@ fn the_cost_memlab_reports_is_the_cpu_time_its_process_used() {
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    let mut used = 0.0;
+    let (mut used, mut peak) = (0.0, 0);
     while child.try_wait().unwrap().is_none() {
         used = cpu_seconds(pid).unwrap_or(used);
+        peak = peak_rss_bytes(pid).unwrap_or(peak).max(peak);
         std::thread::sleep(Duration::from_millis(2));
     }
     let result: serde_json::Value =
@@ -62,4 +72,13 @@ fn the_cost_memlab_reports_is_the_cpu_time_its_process_used() {
     // leaves out. Without the reading threads it reported 0.62 – 0.66 of it.
     assert!(reported <= used + 0.02, "{described}");
     assert!(reported >= 0.85 * used - 0.01, "{described}");
+
+    // Its peak memory at the end of following: what the kernel's high-water mark said from
+    // outside, less what writing the result added (0.13 MiB here), within the 2 ms unread.
+    let reported_peak = seconds("/run/truth_passes/memlab_peak_rss_bytes") as u64;
+    let peaks =
+        format!("memlab reports a peak RSS of {reported_peak} B; read from outside: {peak} B");
+    assert!(peak > 1 << 20, "{peaks}");
+    assert!(reported_peak <= peak + (256 << 10), "{peaks}");
+    assert!(reported_peak + (1 << 20) >= peak, "{peaks}");
 }
