@@ -15,10 +15,20 @@ fn main() {
     // Only the branch HEAD names, not every ref: a commit on another branch or worktree must
     // not rebuild this one.
     let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    // A path that does not exist is stale to cargo at every build: `packed-refs` is absent until
+    // git packs refs, and a packed branch has no loose file, so its folder is watched instead
+    // (where the loose file appears at the next commit).
     for what in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
-        match git(&["rev-parse", "--git-path", what]) {
-            Some(path) => println!("cargo:rerun-if-changed={path}"),
-            None => println!("cargo:rerun-if-changed=.git/{what}"),
+        let Some(path) = git(&["rev-parse", "--git-path", what]) else {
+            continue;
+        };
+        let path = std::path::Path::new(&path);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        } else if Some(what) == branch.as_deref()
+            && let Some(folder) = path.parent().filter(|folder| folder.exists())
+        {
+            println!("cargo:rerun-if-changed={}", folder.display());
         }
     }
     if let Some(commit) = git(&["rev-parse", "--short=12", "HEAD"]) {
