@@ -67,9 +67,19 @@ impl Wait {
         }
     }
 
-    /// Whether the work starts now, the tree's load saying `busy` (see [`page_walk_starts`]).
-    fn starts(&mut self, busy: Option<bool>, max_wait: Duration, hurry: Hurry) -> bool {
-        self.found_busy |= busy == Some(true);
+    /// Whether the work starts now, the tree's load saying `lately` whether it kept every core
+    /// busy over its last window, and the poll `now` (see [`page_walk_starts`]). Only the window
+    /// slows the polls: two processes seen running at one poll may be a moment's (a parent and
+    /// the child it just forked), so the poll alone defers the work by a window.
+    fn starts(
+        &mut self,
+        lately: Option<bool>,
+        now: bool,
+        max_wait: Duration,
+        hurry: Hurry,
+    ) -> bool {
+        self.found_busy |= lately == Some(true);
+        let busy = if now { Some(true) } else { lately };
         page_walk_starts(busy, self.since.elapsed(), max_wait) || hurry.now()
     }
 
@@ -160,10 +170,10 @@ impl Gates {
         tree: impl FnOnce() -> Vec<i32>,
     ) -> bool {
         let starts = waiting && {
-            let busy = self.busy(running, tree);
+            let (lately, now) = self.busy(running, tree);
             wait(self)
                 .get_or_insert_with(Wait::new)
-                .starts(busy, max_wait, hurry)
+                .starts(lately, now, max_wait, hurry)
         };
         if starts || !waiting {
             *wait(self) = None;
@@ -190,18 +200,14 @@ impl Gates {
         pass.into_iter().chain(captures).min().unwrap_or(scheduled)
     }
 
-    /// Whether the tree keeps every core busy: now, by the processes running at this turn's
-    /// poll, else over the load's last window (read at most once a turn: see [`TreeLoad`]).
-    fn busy(&mut self, running: usize, tree: impl FnOnce() -> Vec<i32>) -> Option<bool> {
+    /// Whether the tree kept every core busy over the load's last window (read at most once a
+    /// turn: see [`TreeLoad`]), and whether it does now, by the processes running at this
+    /// turn's poll.
+    fn busy(&mut self, running: usize, tree: impl FnOnce() -> Vec<i32>) -> (Option<bool>, bool) {
         let load = self
             .load
             .get_or_insert_with(|| TreeLoad::new(CpuSource::of_tree(tree())));
-        // Read even when the poll decides: the window needs its readings once it does not.
-        let lately = load.busy_lately();
-        if busy_now(running, load.cores()) {
-            return Some(true);
-        }
-        lately
+        (load.busy_lately(), busy_now(running, load.cores()))
     }
 
     fn drop_unused_load(&mut self) {
