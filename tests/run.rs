@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    alive, all_gone_within, example, logged, logged_pid, memlab, skip_unless_root, venv_python,
+    Spinners, alive, all_gone_within, example, logged, logged_pid, memlab, skip_unless_root,
+    venv_python,
 };
 use memlab::result::ScenarioResult;
 use memlab::result::run::{ProcessEnd, ProcessKind, RunBody, RunProcess};
@@ -678,34 +679,6 @@ fn what_the_command_leaves_running_is_named_in_one_line_then_killed() {
     let processes = processes(&ran.result);
     assert_eq!(find(&processes, sleep).end, ProcessEnd::Killed);
     assert!(all_gone_within(&[sleep], 2.0));
-}
-
-/// Processes outside memlab's tree that keep every core busy, killed when dropped.
-struct Spinners(Vec<Child>);
-
-impl Spinners {
-    fn on_every_core() -> Spinners {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Spinners(
-            (0..cores)
-                .map(|_| {
-                    Command::new("sh")
-                        .args(["-c", "while :; do :; done"])
-                        .spawn()
-                        .unwrap()
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for Spinners {
-    fn drop(&mut self) {
-        for spinner in &mut self.0 {
-            let _ = spinner.kill();
-            let _ = spinner.wait();
-        }
-    }
 }
 
 /// memlab's passes yield to the measured tree, not to everyone: with other programs on every

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{follow_python, logged, logged_pid, skip_unless_root};
+use common::{Spinners, follow_python, logged, logged_pid, skip_unless_root};
 use memlab::result::run::ProcessKind;
 
 /// A parent that starts one spinner per core (exec'd, so that they are not copy-on-write
@@ -154,6 +154,16 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
         "{:?}",
         quiet.passes_s
     );
+
+    // The same tree while programs outside it keep every core busy: the sampler, at idle
+    // priority, is kept off the cores for a while, but by them, not by the tree, and its
+    // rollups do not wait for the tree.
+    let outside = {
+        let _spinners = Spinners::on_every_core();
+        follow("quiet", &out.path().join("outside"))
+    };
+    assert!(outside.rollup_samples >= 1);
+    assert_eq!(outside.rollups_waited, 0);
 
     let busy = follow("spin", &out.path().join("spin"));
     if !busy.busy {

@@ -65,3 +65,14 @@ pub fn is_alive(pid: i32) -> bool {
         .map(|stat| stat.state != 'Z' && stat.state != 'X')
         .unwrap_or(false)
 }
+
+/// How many of `pids` are in state R (on a core or waiting for one); those that exited are not.
+pub fn running_count(pids: impl IntoIterator<Item = i32>) -> usize {
+    pids.into_iter()
+        .filter(|pid| {
+            procfs::process::Process::new(*pid)
+                .and_then(|p| p.stat())
+                .is_ok_and(|stat| stat.state == 'R')
+        })
+        .count()
+}

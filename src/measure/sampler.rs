@@ -6,8 +6,8 @@
 //! The thread runs at `SCHED_IDLE` (when it may come back from it, see [`super::priority`]):
 //! it samples when the tree leaves a core free, and at normal priority once a sample is
 //! [`MAX_IDLE_WAIT`] late; a rollup first waits for the tree to leave a core free, as a pass of
-//! `memlab run` does (and while the thread itself is kept off every core, it waits too: see
-//! [`STARVED_AFTER`]), then walks at normal priority, since it holds each process's mmap lock.
+//! `memlab run` does (and while the tree itself keeps the thread off every core, it waits too:
+//! see [`STARVED_AFTER`]), then walks at normal priority, since it holds each process's mmap lock.
 //! Each sample carries the time it was really taken, not when it was due.
 
 use std::collections::HashSet;
@@ -17,9 +17,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::priority::{IdleWorker, page_walk_starts};
-use super::tree_load::{CpuSource, TICKS_WINDOW, TreeLoad};
+use super::tree_load::{CpuSource, TICKS_WINDOW, TreeLoad, busy_now};
 use crate::kernel::rollup::read_memory_triple;
-use crate::kernel::tree::descendants;
+use crate::kernel::tree::{descendants, running_count};
 use crate::result::{
     ProcessSample, Role, Sample, SampleKind, SamplerCost, Timeline, TimelineEvent,
 };
@@ -41,8 +41,10 @@ const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 /// free, at most this late.
 const ROLLUP_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 /// A thread at idle priority that takes its statm sample this late was kept off every core
-/// meanwhile: a rollup then counts the tree as busy, whatever its load's readings say (they
-/// span the gap, and average the time before the tree's spell with the spell).
+/// meanwhile. When the tree's processes are running at that moment, as many as the cores, the
+/// tree kept it off: a rollup then counts the tree as busy, whatever its load's readings say
+/// (they span the gap, and average the time before the tree's spell with the spell). When they
+/// are not, other work on the machine did, and the readings judge.
 const STARVED_AFTER: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy)]
@@ -291,10 +293,15 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             load = Some(TreeLoad::new(CpuSource::of_tree(pids)));
         }
         let starved = idle.is_some() && now.saturating_duration_since(next_statm) >= STARVED_AFTER;
-        let busy = load
-            .as_mut()
-            .map(TreeLoad::busy_lately)
-            .map(|busy| if starved { Some(true) } else { busy });
+        let busy = load.as_mut().map(|load| {
+            let lately = load.busy_lately();
+            let starved_by_tree = starved
+                && busy_now(
+                    running_count(tree.iter().map(|(pid, _)| *pid)),
+                    load.cores(),
+                );
+            if starved_by_tree { Some(true) } else { lately }
+        });
         let rollup_starts = match (now.checked_duration_since(next_rollup), busy) {
             (None, _) => false,
             (Some(_), None) => true,

@@ -264,3 +264,31 @@ pub fn logged_pid(log: &[(String, i32)], name: &str) -> i32 {
         .unwrap_or_else(|| panic!("no {name} in {log:?}"))
         .1
 }
+
+/// Processes outside memlab's tree that keep every core busy, killed when dropped.
+pub struct Spinners(Vec<std::process::Child>);
+
+impl Spinners {
+    pub fn on_every_core() -> Spinners {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Spinners(
+            (0..cores)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Spinners {
+    fn drop(&mut self) {
+        for spinner in &mut self.0 {
+            let _ = spinner.kill();
+            let _ = spinner.wait();
+        }
+    }
+}
