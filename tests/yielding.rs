@@ -55,6 +55,8 @@ struct Observed {
     spinning_s: Option<(f64, f64)>,
     rollups_waited: u64,
     rollup_samples: u64,
+    /// The rollups' pace when the run ended.
+    rollup_interval_ms: f64,
     /// The spinners kept every core busy.
     busy: bool,
 }
@@ -105,6 +107,7 @@ fn follow(tree: &str, out: &Path) -> Observed {
         spinning_s,
         rollups_waited: cost.rollups_waited,
         rollup_samples: cost.rollup_samples,
+        rollup_interval_ms: result.timeline.rollup_interval_ms,
         busy: value("busy") == 1,
     }
 }
@@ -208,4 +211,12 @@ fn page_walks_wait_while_the_tree_keeps_every_core_busy_and_not_otherwise() {
         capture_waits(&busy)
     );
     assert!(busy.rollups_waited >= 1, "no rollup waited");
+    // The rollups' pace follows their CPU time (a few processes: well under the 2.5 ms that
+    // would stretch it past its 50 ms floor), not their wall time, which the spinners stretch
+    // to tens of milliseconds (a pace of 0.5 - 2 s when it followed that).
+    assert!(
+        busy.rollup_interval_ms < 100.0,
+        "rollups every {:.0} ms",
+        busy.rollup_interval_ms
+    );
 }

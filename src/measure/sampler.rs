@@ -248,7 +248,7 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
     let cpu_at_start = super::cputime::thread_cpu().as_secs_f64();
     let mut statm_interval = config.statm_interval;
     let mut rollup_interval = MIN_ROLLUP_INTERVAL;
-    // Exponential moving average of a rollup's cost, and how often thinning doubled the pace.
+    // Exponential moving average of a rollup's CPU time, and how often thinning doubled the pace.
     let mut rollup_cost: Option<Duration> = None;
     let mut rollup_thinning = 1u32;
     let mut samples: Vec<Sample> = Vec::new();
@@ -336,12 +336,14 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
                     }
                 }
             };
+            let cpu_before = super::cputime::thread_cpu();
             // At normal priority: see `IdleWorker::walking`.
             match &idle {
                 Some(idle) => idle.walking(walk),
                 None => walk(),
             }
             let took = began.elapsed();
+            let took_cpu = super::cputime::thread_cpu().saturating_sub(cpu_before);
             rollup_total += took;
             cost.rollup_samples += 1;
             samples.push(Sample {
@@ -352,9 +354,13 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             if thin(&mut samples, SampleKind::Rollup) {
                 rollup_thinning *= 2;
             }
-            // Stay within the CPU budget: a rollup that costs 4 ms waits 80 ms. The average keeps
-            // one slow walk (say, during a phase measurement) from stretching the pace for good.
-            let average = rollup_cost.map_or(took, |avg| avg.mul_f64(0.7) + took.mul_f64(0.3));
+            // Stay within the CPU budget: a rollup that costs 4 ms of CPU waits 80 ms. Its CPU
+            // time, not its wall time: that also counts the time the tree's processes kept the
+            // cores and held their locks, and would stretch the pace most while the tree is
+            // busiest. The average keeps one slow walk (say, during a phase measurement) from
+            // stretching the pace for good.
+            let average =
+                rollup_cost.map_or(took_cpu, |avg| avg.mul_f64(0.7) + took_cpu.mul_f64(0.3));
             rollup_cost = Some(average);
             rollup_interval =
                 average.div_f64(ROLLUP_CPU_BUDGET).max(MIN_ROLLUP_INTERVAL) * rollup_thinning;
