@@ -68,9 +68,10 @@ impl Wait {
     }
 
     /// Whether the work starts now, the tree's load saying `lately` whether it kept every core
-    /// busy over its last window, and the poll `now` (see [`page_walk_starts`]). Only the window
-    /// slows the polls: two processes seen running at one poll may be a moment's (a parent and
-    /// the child it just forked), so the poll alone defers the work by a window.
+    /// busy over its last window, and the poll `now` (see [`page_walk_starts`]). Both keep the
+    /// work from starting, but only the window slows the polls: two processes seen running at
+    /// one poll may be a moment's (a parent and the child it just forked), and the next poll,
+    /// at the usual interval, looks again.
     fn starts(
         &mut self,
         lately: Option<bool>,
