@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::cputime::moving_average;
 use super::priority::{IdleWorker, page_walk_starts};
 use super::tree_load::{CpuSource, TICKS_WINDOW, TreeLoad, busy_now};
 use crate::kernel::rollup::read_memory_triple;
@@ -359,8 +360,7 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             // cores and held their locks, and would stretch the pace most while the tree is
             // busiest. The average keeps one slow walk (say, during a phase measurement) from
             // stretching the pace for good.
-            let average =
-                rollup_cost.map_or(took_cpu, |avg| avg.mul_f64(0.7) + took_cpu.mul_f64(0.3));
+            let average = moving_average(rollup_cost, took_cpu);
             rollup_cost = Some(average);
             rollup_interval =
                 average.div_f64(ROLLUP_CPU_BUDGET).max(MIN_ROLLUP_INTERVAL) * rollup_thinning;
