@@ -80,8 +80,7 @@ impl Wait {
         hurry: Hurry,
     ) -> bool {
         self.found_busy |= lately == Some(true);
-        let busy = if now { Some(true) } else { lately };
-        page_walk_starts(busy, self.since.elapsed(), max_wait) || hurry.now()
+        page_walk_starts(lately, now, self.since.elapsed(), max_wait) || hurry.now()
     }
 
     /// How long the loop may sleep before asking again: one window of the tree's load while

@@ -109,13 +109,21 @@ pub fn raise_to_normal(thread_id: i32) -> bool {
 }
 
 /// Whether work that walks the program's page tables (a pass: `smaps_rollup`, pagemaps; a
-/// timeline rollup) starts now, `waited` after it came due: once the program leaves a core free
-/// (`busy` is Some(false): see [`super::tree_load::TreeLoad::busy_lately`]), or once it has
-/// waited `max_wait`. The walk holds each process's mmap lock, so it yields by waiting before it
+/// timeline rollup) starts now, `waited` after it came due: once the program leaves a core free,
+/// both over the load's last window (`lately` is Some(false): see
+/// [`super::tree_load::TreeLoad::busy_lately`]) and now (`running_now`: its processes running
+/// at this moment are fewer than the cores, see [`super::tree_load::busy_now`]; the window
+/// alone still averages the quiet before a spell with its start), or once it has waited
+/// `max_wait`. The walk holds each process's mmap lock, so it yields by waiting before it
 /// starts (the caller goes on with its other work and asks again), holding nothing, and then
 /// runs at normal priority (see the module's comment).
-pub fn page_walk_starts(busy: Option<bool>, waited: Duration, max_wait: Duration) -> bool {
-    waited >= max_wait || busy == Some(false)
+pub fn page_walk_starts(
+    lately: Option<bool>,
+    running_now: bool,
+    waited: Duration,
+    max_wait: Duration,
+) -> bool {
+    waited >= max_wait || (lately == Some(false) && !running_now)
 }
 
 /// A thread at idle priority for good, whose work is each due at a time and may wait a while

@@ -6,8 +6,8 @@
 //! The thread runs at `SCHED_IDLE` (when it may come back from it, see [`super::priority`]):
 //! it samples when the tree leaves a core free, and at normal priority once a sample is
 //! [`MAX_IDLE_WAIT`] late; a rollup first waits for the tree to leave a core free, as a pass of
-//! `memlab run` does (and while the tree itself keeps the thread off every core, it waits too:
-//! see [`STARVED_AFTER`]), then walks at normal priority, since it holds each process's mmap lock.
+//! `memlab run` does (by the same rule: [`page_walk_starts`]), then walks at normal priority,
+//! since it holds each process's mmap lock.
 //! Each sample carries the time it was really taken, not when it was due.
 
 use std::collections::HashSet;
@@ -41,12 +41,6 @@ const MAX_IDLE_WAIT: Duration = Duration::from_millis(100);
 /// A rollup (the costly sample: a walk of every page table) waits until the tree leaves a core
 /// free, at most this late.
 const ROLLUP_MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
-/// A thread at idle priority that takes its statm sample this late was kept off every core
-/// meanwhile. When the tree's processes are running at that moment, as many as the cores, the
-/// tree kept it off: a rollup then counts the tree as busy, whatever its load's readings say
-/// (they span the gap, and average the time before the tree's spell with the spell). When they
-/// are not, other work on the machine did, and the readings judge.
-const STARVED_AFTER: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy)]
 pub struct SamplerConfig {
@@ -293,22 +287,26 @@ fn sample_until_stopped(root: i32, shared: &Shared, config: SamplerConfig) -> Ti
             let pids = tree.iter().map(|(pid, _)| *pid).collect();
             load = Some(TreeLoad::new(CpuSource::of_tree(pids)));
         }
-        let starved = idle.is_some() && now.saturating_duration_since(next_statm) >= STARVED_AFTER;
-        let busy = load.as_mut().map(|load| {
-            let lately = load.busy_lately();
-            let starved_by_tree = starved
-                && busy_now(
-                    running_count(tree.iter().map(|(pid, _)| *pid)),
-                    load.cores(),
-                );
-            if starved_by_tree { Some(true) } else { lately }
-        });
-        let rollup_starts = match (now.checked_duration_since(next_rollup), busy) {
-            (None, _) => false,
+        let rollup_starts = match (now.checked_duration_since(next_rollup), load.as_mut()) {
+            // Read at each turn before it is due, so that the readings span a window then.
+            (None, Some(load)) => {
+                load.busy_lately();
+                false
+            }
+            (None, None) => false,
             (Some(_), None) => true,
-            (Some(late), Some(busy)) => {
-                rollup_deferred |= busy == Some(true);
-                page_walk_starts(busy, late, ROLLUP_MAX_IDLE_WAIT)
+            (Some(late), Some(load)) => {
+                let lately = load.busy_lately();
+                // Only the window counts the rollup as waiting: processes seen running at one
+                // moment may be a moment's (a parent and the child it just forked). They are
+                // read only when the window leaves a core free: then they decide.
+                rollup_deferred |= lately == Some(true);
+                let running_now = lately == Some(false)
+                    && busy_now(
+                        running_count(tree.iter().map(|(pid, _)| *pid)),
+                        load.cores(),
+                    );
+                page_walk_starts(lately, running_now, late, ROLLUP_MAX_IDLE_WAIT)
             }
         };
         if rollup_starts {

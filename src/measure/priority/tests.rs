@@ -111,11 +111,15 @@ fn a_page_walk_starts_on_a_free_core_or_once_it_waited_its_bound() {
     let ms = Duration::from_millis;
     let bound = Duration::from_secs(1);
     // The program keeps every core busy, or its load is not known yet: the walk waits…
-    assert!(!page_walk_starts(Some(true), ms(150), bound));
-    assert!(!page_walk_starts(None, ms(150), bound));
+    assert!(!page_walk_starts(Some(true), false, ms(150), bound));
+    assert!(!page_walk_starts(None, false, ms(150), bound));
     // …until it has waited its bound.
-    assert!(page_walk_starts(Some(true), bound, bound));
-    assert!(page_walk_starts(None, bound + ms(1), bound));
+    assert!(page_walk_starts(Some(true), false, bound, bound));
+    assert!(page_walk_starts(None, false, bound + ms(1), bound));
     // A core the program leaves unused is taken at once.
-    assert!(page_walk_starts(Some(false), Duration::ZERO, bound));
+    assert!(page_walk_starts(Some(false), false, Duration::ZERO, bound));
+    // Unless its processes running now take every core, whatever the window says, until the
+    // bound.
+    assert!(!page_walk_starts(Some(false), true, ms(150), bound));
+    assert!(page_walk_starts(Some(false), true, bound, bound));
 }
